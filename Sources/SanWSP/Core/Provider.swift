@@ -1,0 +1,78 @@
+import Synchronization
+import WinSock
+
+/// Process-wide provider state: startup reference count, the switch's upcalls, the socket table.
+final class Provider: Sendable {
+    static let shared = Provider()
+
+    let sockets = HandleTable<ProviderSocket>()
+    let bindings = BindTable()
+
+    struct Started: Sendable {
+        var refCount = 0
+        var upcalls: Upcalls?
+        var served = ServedAddresses(filter: nil)
+    }
+    private let started = Mutex(Started())
+
+    /// WSPStartupEx: version 2.2 only (a higher request is negotiated down to 2.2). The first
+    /// successful call keeps the upcall table and reads the configuration; later calls only
+    /// count (one switch per process).
+    func startup(version: WORD, upcalls table: WSPUPCALLTABLEEX?,
+                 requireCompletionUpcall: Bool = true) throws(WSAError) {
+        let major = version & 0xFF, minor = version >> 8
+        guard major > 2 || (major == 2 && minor >= 2) else { throw WSAError(WSAVERNOTSUPPORTED) }
+        guard let table else { throw .fault }
+        let upcalls = Upcalls(table)
+        guard upcalls.isUsable(requireCompletionUpcall) else { throw .fault }
+        started.withLock { s in
+            if s.refCount == 0 {
+                s.upcalls = upcalls
+                s.served = ServedAddresses.fromEnvironment()
+            }
+            s.refCount += 1
+        }
+    }
+
+    /// WSPCleanup: only the last call tears down; open sockets are closed as by WSPCloseSocket.
+    func cleanup() throws(WSAError) {
+        let last: Bool = try started.withLock { (s: inout Started) throws(WSAError) -> Bool in
+            guard s.refCount > 0 else { throw .notInitialised }
+            s.refCount -= 1
+            if s.refCount == 0 { s.upcalls = nil }
+            return s.refCount == 0
+        }
+        guard last else { return }
+        for (descriptor, socket) in sockets.removeAll() {
+            finishClose(socket, descriptor: descriptor)
+        }
+    }
+
+    /// The upcalls and configuration, or WSANOTINITIALISED.
+    func context() throws(WSAError) -> (Upcalls, ServedAddresses) {
+        try started.withLock { (s: inout Started) throws(WSAError) -> (Upcalls, ServedAddresses) in
+            guard s.refCount > 0, let upcalls = s.upcalls else { throw .notInitialised }
+            return (upcalls, s.served)
+        }
+    }
+
+    var isStarted: Bool { started.withLock { $0.refCount > 0 } }
+
+    /// The socket for a descriptor the switch passed in. Closed, unknown and forged descriptors
+    /// are WSAENOTSOCK; before startup everything is WSANOTINITIALISED.
+    func socket(_ descriptor: SOCKET) throws(WSAError) -> ProviderSocket {
+        if let socket = sockets.lookup(UInt64(descriptor)) { return socket }
+        throw isStarted ? .notSocket : .notInitialised
+    }
+
+    /// Releases what a closed socket held and makes the final upcall.
+    func finishClose(_ socket: ProviderSocket, descriptor: UInt64) {
+        bindings.release(owner: descriptor)
+        let handle = socket.state.withLock { s -> SOCKET in
+            let h = s.switchHandle
+            s.switchHandle = .invalid
+            return h
+        }
+        if handle != .invalid { socket.upcalls.closeSocketHandle(handle) }
+    }
+}
