@@ -12,4 +12,6 @@
 #include <poll.h>
 #include <unistd.h>
 #include <fcntl.h>
+/* GNU extension, hidden without _GNU_SOURCE. */
+int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 #endif

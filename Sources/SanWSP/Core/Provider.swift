@@ -12,6 +12,7 @@ final class Provider: Sendable {
         var refCount = 0
         var upcalls: Upcalls?
         var served = ServedAddresses(filter: nil)
+        var soft: SoftTransport?
     }
     private let started = Mutex(Started())
 
@@ -25,8 +26,12 @@ final class Provider: Sendable {
         guard let table else { throw .fault }
         let upcalls = Upcalls(table)
         guard upcalls.isUsable(requireCompletionUpcall) else { throw .fault }
-        started.withLock { s in
+        try started.withLock { (s: inout Started) throws(WSAError) in
             if s.refCount == 0 {
+                // The progress engine starts with the provider and stops at the last cleanup.
+                do { s.soft = try SoftTransport(config: SoftConfig.fromEnvironment()) } catch {
+                    throw WSAError(WSASYSNOTREADY)
+                }
                 s.upcalls = upcalls
                 s.served = ServedAddresses.fromEnvironment()
             }
@@ -36,16 +41,20 @@ final class Provider: Sendable {
 
     /// WSPCleanup: only the last call tears down; open sockets are closed as by WSPCloseSocket.
     func cleanup() throws(WSAError) {
-        let last: Bool = try started.withLock { (s: inout Started) throws(WSAError) -> Bool in
+        let last = try started.withLock { (s: inout Started) throws(WSAError) -> SoftTransport?? in
             guard s.refCount > 0 else { throw .notInitialised }
             s.refCount -= 1
-            if s.refCount == 0 { s.upcalls = nil }
-            return s.refCount == 0
+            guard s.refCount == 0 else { return nil }
+            s.upcalls = nil
+            defer { s.soft = nil }
+            return .some(s.soft)
         }
-        guard last else { return }
+        guard let last else { return }
         for (descriptor, socket) in sockets.removeAll() {
             finishClose(socket, descriptor: descriptor)
         }
+        // Work the closes queued on the engine still runs before it stops.
+        last?.shutdown()
     }
 
     /// The upcalls and configuration, or WSANOTINITIALISED.
@@ -54,6 +63,12 @@ final class Provider: Sendable {
             guard s.refCount > 0, let upcalls = s.upcalls else { throw .notInitialised }
             return (upcalls, s.served)
         }
+    }
+
+    /// The transport that serves `local` (issue 5 adds verbs; soft serves everything now).
+    func transport(for local: SocketAddress) throws(WSAError) -> Transport {
+        guard let soft = started.withLock({ $0.soft }) else { throw .notInitialised }
+        return soft
     }
 
     var isStarted: Bool { started.withLock { $0.refCount > 0 } }
@@ -67,6 +82,7 @@ final class Provider: Sendable {
 
     /// Releases what a closed socket held and makes the final upcall.
     func finishClose(_ socket: ProviderSocket, descriptor: UInt64) {
+        socket.shutDownTransport()
         bindings.release(owner: descriptor)
         let handle = socket.state.withLock { s -> SOCKET in
             let h = s.switchHandle

@@ -27,6 +27,18 @@ final class ProviderSocket: Sendable {
         var pendingError: Int32 = 0
         var connectedSince: UInt64?
         var limits = TransportLimits.soft
+        var closed = false
+
+        // WSPEventSelect / WSPEnumNetworkEvents
+        var selectedEvent: UInt = 0          // WSAEVENT bits (0 = none)
+        var selectedMask: Int32 = 0
+        var nonblocking = false
+        var recorded = NetworkEventRecord()
+
+        // Connection management
+        var listener: ListenState?
+        var connect: ConnectState?
+        var connection: TransportConnection?
     }
     let state = Mutex(State())
 

@@ -69,7 +69,7 @@ struct SysError: Error, Equatable {
 
 /// Test hook: make the next `count` calls of a seam function fail with `errno`.
 enum SyscallFaults {
-    enum Call: Hashable, Sendable { case eventfd }
+    enum Call: Hashable, Sendable { case eventfd, socket, bind, connect }
     private static let pending = Mutex<[Call: (errno: Int32, count: Int)]>([:])
 
     static func force(_ call: Call, errno: Int32, count: Int = 1) {

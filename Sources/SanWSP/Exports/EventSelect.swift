@@ -1,12 +1,12 @@
 import WinSock
 
-// FD_ACCEPT / FD_CONNECT reporting. (Issue 3: not yet implemented.)
-
 @c @implementation
 public func WSPEventSelect(
     _ s: SOCKET, _ hEventObject: WSAEVENT?, _ lNetworkEvents: LONG, _ lpErrno: LPINT?
 ) -> Int32 {
-    notSupported(lpErrno)
+    reporting(lpErrno) { () throws(WSAError) in
+        try Provider.shared.socket(s).eventSelect(hEventObject, mask: lNetworkEvents)
+    }
 }
 
 @c @implementation
@@ -14,5 +14,7 @@ public func WSPEnumNetworkEvents(
     _ s: SOCKET, _ hEventObject: WSAEVENT?, _ lpNetworkEvents: LPWSANETWORKEVENTS?,
     _ lpErrno: LPINT?
 ) -> Int32 {
-    notSupported(lpErrno)
+    reporting(lpErrno) { () throws(WSAError) in
+        try Provider.shared.socket(s).enumNetworkEvents(hEventObject, into: lpNetworkEvents)
+    }
 }
