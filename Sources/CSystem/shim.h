@@ -14,4 +14,16 @@
 #include <fcntl.h>
 /* GNU extension, hidden without _GNU_SOURCE. */
 int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+#include <stdint.h>
+#include <sys/uio.h>
+#include <sys/mman.h>
+
+/* WSAOVERLAPPED.Internal is read by other threads (WSPGetOverlappedResult, the switch): the
+ * result fields are written first and Internal last with release order; readers acquire. */
+static inline void sanwsp_store_release_uptr(uintptr_t *p, uintptr_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline uintptr_t sanwsp_load_acquire_uptr(const uintptr_t *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
 #endif

@@ -177,7 +177,7 @@ struct ProviderTests {
         func get(_ level: Int32, _ name: Int32, _ p: UnsafeMutableRawPointer?, _ l: UnsafeMutablePointer<Int32>?) -> Int32 {
             WSPGetSockOpt(s, level, name, p?.assumingMemoryBound(to: CChar.self), l, &err) == 0 ? 0 : err
         }
-        #expect(get(WS_SOL_SOCKET, WS_SO_MAX_MSG_SIZE, &value, &len) == 0 && value == 0xFFFF_FFFF)
+        #expect(get(WS_SOL_SOCKET, WS_SO_MAX_MSG_SIZE, &value, &len) == 0 && value == 0x7FFF_FFFF)
         #expect(get(WS_SOL_SOCKET, WS_SO_RDMA_THRESHOLD_SIZE, &value, &len) == 0 && value == 4096)
         len = 2
         #expect(get(WS_SOL_SOCKET, WS_SO_MAX_RDMA_SIZE, &value, &len) == WSAEFAULT && len == 4)

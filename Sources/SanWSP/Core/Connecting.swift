@@ -113,7 +113,7 @@ extension ProviderSocket: ConnectEvents, ConnectionEvents {
             attempt.gate?.open(0)
             return true
         }
-        if !keep { connection.close() }
+        if !keep { _ = connection.close() }
     }
 
     func connectFailed(error: Int32) {
@@ -129,14 +129,15 @@ extension ProviderSocket: ConnectEvents, ConnectionEvents {
     func connectionLost(error: Int32) {
         state.withLock { s in
             guard s.phase == .connected else { return }
+            // The connection object stays until WSPCloseSocket: it answers later calls with
+            // the stored error and still knows the registrations.
             s.phase = .disconnected(error: error)
             s.pendingError = error
-            s.connection = nil
         }
     }
 
-    /// WSPCloseSocket: stop whatever the socket has going. Returns nothing to wait for.
-    func shutDownTransport() {
+    /// WSPCloseSocket: stop whatever the socket has going; returns the transfers to abort.
+    func shutDownTransport() -> [TransferOp] {
         let (pending, gate, connection, listener) = state.withLock {
             s -> (PendingConnect?, Gate?, TransportConnection?, TransportListener?) in
             s.closed = true
@@ -145,7 +146,7 @@ extension ProviderSocket: ConnectEvents, ConnectionEvents {
         }
         pending?.abort()
         gate?.open(WSAECONNABORTED)
-        connection?.close()
         listener?.close()
+        return connection?.close() ?? []
     }
 }

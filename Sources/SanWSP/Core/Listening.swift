@@ -180,7 +180,7 @@ extension Provider {
         do {
             let handle = try socket.upcalls.createSocketHandle(
                 catalogEntryId: socket.catalogEntryId, context: DWORD_PTR(descriptor))
-            socket.state.withLock { $0.switchHandle = handle }
+            socket.state.withLock { $0.switchHandle = handle; $0.descriptor = descriptor }
             let connection = try request.accept(calleeData: calleeData, events: socket)
             socket.state.withLock { $0.connection = connection }
         } catch {

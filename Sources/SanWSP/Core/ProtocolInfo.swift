@@ -56,7 +56,7 @@ struct TransportLimits: Sendable {
     let maxRdmaSize: DWORD
     let rdmaThreshold: DWORD
 
-    /// The soft transport frames lengths as 32-bit values, so its limits are DWORD's.
+    /// 2 GiB - 1: a frame length (u32) always holds a message or an RDMA payload plus its header.
     static let soft = TransportLimits(
-        maxMessageSize: 0xFFFF_FFFF, maxRdmaSize: 0xFFFF_FFFF, rdmaThreshold: 4096)
+        maxMessageSize: 0x7FFF_FFFF, maxRdmaSize: 0x7FFF_FFFF, rdmaThreshold: 4096)
 }

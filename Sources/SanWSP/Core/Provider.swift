@@ -7,6 +7,7 @@ final class Provider: Sendable {
 
     let sockets = HandleTable<ProviderSocket>()
     let bindings = BindTable()
+    let registrationCache = RegistrationCache()
 
     struct Started: Sendable {
         var refCount = 0
@@ -80,15 +81,13 @@ final class Provider: Sendable {
         throw isStarted ? .notSocket : .notInitialised
     }
 
-    /// Releases what a closed socket held and makes the final upcall.
+    /// Releases what a closed socket held: pending operations complete with
+    /// WSA_OPERATION_ABORTED, registrations go, then the final WPUCloseSocketHandle.
     func finishClose(_ socket: ProviderSocket, descriptor: UInt64) {
-        socket.shutDownTransport()
+        let aborted = socket.shutDownTransport()
+        for op in aborted { socket.completeNow(op, error: WSA_OPERATION_ABORTED) }
+        socket.releaseRegistrations()
         bindings.release(owner: descriptor)
-        let handle = socket.state.withLock { s -> SOCKET in
-            let h = s.switchHandle
-            s.switchHandle = .invalid
-            return h
-        }
-        if handle != .invalid { socket.upcalls.closeSocketHandle(handle) }
+        socket.requestFinalUpcall()
     }
 }

@@ -20,6 +20,7 @@ final class ProviderSocket: Sendable {
 
     struct State: Sendable {
         var phase: SocketPhase = .created
+        var descriptor: UInt64 = 0   // this socket's own descriptor (handle-table key)
         var switchHandle: SOCKET = .invalid
         var local: SocketAddress?
         var peer: SocketAddress?
@@ -39,8 +40,15 @@ final class ProviderSocket: Sendable {
         var listener: ListenState?
         var connect: ConnectState?
         var connection: TransportConnection?
+
+        // WSPRegisterMemory registrations of this socket (the switch keeps a few per connection).
+        var registrations: [LocalRegistration] = []
     }
     let state = Mutex(State())
+
+    /// Completion deliveries in progress, plus the close flags (see Delivery.swift).
+    let delivery = Atomic<UInt64>(0)
+    let completions = CompletionSignal()
 
     init(family: Int32, catalogEntryId: DWORD, upcalls: Upcalls) {
         self.family = family

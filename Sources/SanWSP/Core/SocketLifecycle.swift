@@ -24,7 +24,7 @@ extension Provider {
         do {
             let handle = try upcalls.createSocketHandle(
                 catalogEntryId: socket.catalogEntryId, context: DWORD_PTR(descriptor))
-            socket.state.withLock { $0.switchHandle = handle }
+            socket.state.withLock { $0.switchHandle = handle; $0.descriptor = descriptor }
         } catch {
             _ = sockets.remove(descriptor)
             throw error

@@ -1,6 +1,18 @@
 import WinSock
 
-// Overlapped message transfer. (Issue 4: not yet implemented.)
+// Overlapped message transfer. Every operation that starts returns WSA_IO_PENDING and completes
+// exactly once (WPUCompleteOverlappedRequest, or the overlapped fields alone when hEvent bit 0
+// is set) — possibly before the call returns. Errors returned directly mean nothing started.
+
+/// Checks the arguments every overlapped call shares.
+private func overlappedArguments(
+    _ lpOverlapped: LPWSAOVERLAPPED?, _ routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE?
+) throws(WSAError) -> UInt {
+    // The switch always passes an overlapped structure and never a completion routine (APCs do
+    // not exist here).
+    guard let lpOverlapped, routine == nil else { throw .invalid }
+    return UInt(bitPattern: lpOverlapped)
+}
 
 @c @implementation
 public func WSPSend(
@@ -9,7 +21,16 @@ public func WSPSend(
     _ lpCompletionRoutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE?, _ lpThreadId: LPWSATHREADID?,
     _ lpErrno: LPINT?
 ) -> Int32 {
-    notSupported(lpErrno)
+    reporting(lpErrno) { () throws(WSAError) in
+        let socket = try Provider.shared.socket(s)
+        let ov = try overlappedArguments(lpOverlapped, lpCompletionRoutine)
+        guard dwFlags == 0 else { throw .opNotSupported }   // no MSG_OOB/MSG_PARTIAL on a SAN
+        let buffers = UInt(bitPattern: lpBuffers)
+        let total = try ProviderSocket.totalLength(buffers, Int(dwBufferCount), extended: false)
+        try socket.startTransfer(TransferOp(
+            overlapped: ov, buffers: buffers, count: Int(dwBufferCount), total: total, kind: .send))
+        throw WSAError(WSA_IO_PENDING)
+    }
 }
 
 @c @implementation
@@ -19,7 +40,18 @@ public func WSPRecv(
     _ lpCompletionRoutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE?, _ lpThreadId: LPWSATHREADID?,
     _ lpErrno: LPINT?
 ) -> Int32 {
-    notSupported(lpErrno)
+    reporting(lpErrno) { () throws(WSAError) in
+        let socket = try Provider.shared.socket(s)
+        let ov = try overlappedArguments(lpOverlapped, lpCompletionRoutine)
+        guard let lpFlags else { throw .fault }
+        guard lpFlags.pointee == 0 else { throw .opNotSupported }   // no MSG_PEEK/MSG_OOB
+        let buffers = UInt(bitPattern: lpBuffers)
+        let total = try ProviderSocket.totalLength(buffers, Int(dwBufferCount), extended: false)
+        try socket.startTransfer(TransferOp(
+            overlapped: ov, buffers: buffers, count: Int(dwBufferCount), total: total,
+            kind: .receive))
+        throw WSAError(WSA_IO_PENDING)
+    }
 }
 
 @c @implementation
@@ -27,6 +59,12 @@ public func WSPGetOverlappedResult(
     _ s: SOCKET, _ lpOverlapped: LPWSAOVERLAPPED?, _ lpcbTransfer: LPDWORD?, _ fWait: BOOL,
     _ lpdwFlags: LPDWORD?, _ lpErrno: LPINT?
 ) -> BOOL {
-    lpErrno?.pointee = WSAEOPNOTSUPP
-    return 0
+    reporting(lpErrno, failure: 0) { () throws(WSAError) -> BOOL in
+        let socket = try Provider.shared.socket(s)
+        guard let lpOverlapped, let lpcbTransfer, let lpdwFlags else { throw .fault }
+        let (bytes, flags) = try socket.overlappedResult(lpOverlapped, wait: fWait != 0)
+        lpcbTransfer.pointee = bytes
+        lpdwFlags.pointee = flags
+        return 1
+    }
 }

@@ -1,3 +1,5 @@
+import WinSock
+
 /// The internal transport protocol: what the provider core needs from a transport (soft over
 /// kernel TCP, verbs over rdma_cm/ibverbs). Transports call back on their progress-engine
 /// thread; the core never holds a socket lock while calling into a transport.
@@ -17,16 +19,80 @@ enum RejectReason: UInt32, Sendable {
     case badVersion = 4     // → WSAEADDRNOTAVAIL (fall back to TCP)
 }
 
-/// Receives what happens to an established connection.
-protocol ConnectionEvents: AnyObject, Sendable {
-    /// The connection is gone (peer closed, transport error, dead peer). Called at most once.
-    func connectionLost(error: Int32)
+/// What an overlapped transfer is.
+enum TransferKind: UInt8, Sendable {
+    case send, receive, rdmaWrite, rdmaRead
 }
 
-/// An established connection.
+/// One overlapped operation as the transport carries it: the switch's own structures, by
+/// address (they stay valid until the operation completes). No allocation per operation.
+struct TransferOp: Sendable {
+    var overlapped: UInt   // LPWSAOVERLAPPED
+    var buffers: UInt      // LPWSABUF (send/receive) or LPWSABUFEX (RDMA)
+    var count: Int
+    var total: Int
+    var kind: TransferKind
+    var flags: DWORD = 0   // reported back in WSAOVERLAPPED.Offset
+
+    /// The i-th local buffer (address, length), whichever array type `buffers` is.
+    func buffer(_ i: Int) -> (UInt, Int) {
+        if kind == .rdmaWrite || kind == .rdmaRead {
+            let b = UnsafePointer<WSABUFEX>(bitPattern: buffers)![i]
+            return (UInt(bitPattern: b.buf), Int(b.len))
+        }
+        let b = UnsafePointer<WSABUF>(bitPattern: buffers)![i]
+        return (UInt(bitPattern: b.buf), Int(b.len))
+    }
+
+    func uses(base: UInt, length: Int) -> Bool {
+        for i in 0..<count {
+            let (address, size) = buffer(i)
+            if address < base &+ UInt(length) && base < address &+ UInt(size) { return true }
+        }
+        return false
+    }
+}
+
+/// A peer's RDMA region as its descriptor names it.
+struct RemoteRegion: Sendable, Equatable {
+    var regionId: UInt64
+    var key: UInt64
+    var address: UInt64
+    var rkey: UInt32
+    var length: UInt32
+    var access: MemoryAccess
+}
+
+/// Receives what happens to an established connection.
+protocol ConnectionEvents: AnyObject, Sendable {
+    /// The connection is gone (peer closed, transport error, dead peer). Called at most once,
+    /// after every pending operation has been completed with `error`.
+    func connectionLost(error: Int32)
+    /// Reserves the right to deliver one completion; false once the socket has made its final
+    /// upcall. Called by the transport with its own locks held (it takes no socket lock).
+    func reserveDelivery() -> Bool
+    /// Delivers a reserved completion. Called with no transport lock held.
+    func transferCompleted(_ op: TransferOp, error: Int32, bytes: Int)
+}
+
+/// An established connection: message transfer, RDMA, and the regions it exposes to the peer.
 protocol TransportConnection: AnyObject, Sendable {
-    /// Tears the connection down toward the peer; idempotent, never blocks, no callbacks after.
-    func close()
+    /// Tears the connection down toward the peer; idempotent, never blocks. Returns the
+    /// operations still pending, which the caller completes as aborted; no completion callback
+    /// for them follows.
+    func close() -> [TransferOp]
+    /// Queues one message (WSPSend). Throws the stored error once the connection is lost.
+    func send(_ op: TransferOp) throws(WSAError)
+    /// Posts a receive for one message (WSPRecv).
+    func receive(_ op: TransferOp) throws(WSAError)
+    func rdmaWrite(_ op: TransferOp, to remote: RemoteRegion, offset: UInt32) throws(WSAError)
+    func rdmaRead(_ op: TransferOp, from remote: RemoteRegion, offset: UInt32) throws(WSAError)
+    /// Lets the peer reach [base, base+length) with `access`; returns what the descriptor names.
+    func expose(base: UInt, length: Int, access: MemoryAccess) throws(WSAError) -> RemoteRegion
+    /// Revokes an exposed region: WSAEINVAL if unknown or in use by a transfer.
+    func revoke(_ region: RemoteRegion) throws(WSAError)
+    /// True while a pending operation uses memory in [base, base+length).
+    func isUsing(base: UInt, length: Int) -> Bool
 }
 
 /// An incoming request held by a listener until WSPAccept decides.

@@ -1,92 +1,310 @@
+import CSystem
 import Glibc
 import Synchronization
 import WinSock
 
-/// An established soft connection. Until the data path exists it watches for the peer's
-/// DISCONNECT, end of stream and transport errors; anything else from the peer is a protocol
-/// violation that drops the connection.
+/// An established soft connection: messages into pre-posted receives, RDMA write and read
+/// into exposed regions, in order over one kernel TCP connection (docs/WIRE.md).
+///
+/// Locks, always taken in this order: `receiver`, `sender`, `interest` (a leaf guarding the
+/// epoll registration). Completions are delivered with no lock held.
 final class SoftConnection: TransportConnection {
     let socket: KernelSocket
     private let loop: EventLoop
+    private let events: ConnectionEvents
+    private let limits: TransportLimits
+    let regions = SoftRegions()
 
-    private struct State {
-        var events: ConnectionEvents?
+    private let receiver: Mutex<SoftReceiver>
+    private let sender = Mutex(SoftSender())
+
+    private struct Interest {
         var registration: RegistrationID?
-        var finished = false
-        var reader = FrameAssembler(limit: SoftWire.headerSize + 4)
+        var reading = true
+        var writing = false
+        var finished = false      // closed locally or lost: nothing more is reported
     }
-    private let state = Mutex(State())
+    private let interest = Mutex(Interest())
 
-    init(socket: KernelSocket, loop: EventLoop, events: ConnectionEvents) {
+    /// At most this many read responses wait to be sent before we stop reading requests.
+    static let maximumQueuedReadResponses = 64
+
+    init(socket: KernelSocket, loop: EventLoop, events: ConnectionEvents,
+         limits: TransportLimits = .soft) {
         self.socket = socket
         self.loop = loop
-        state.withLock { $0.events = events }
+        self.events = events
+        self.limits = limits
+        receiver = Mutex(SoftReceiver())
     }
+
+    deinit { receiver.withLock { $0.freeStaging() } }
 
     /// Starts watching the socket; call on the loop thread.
     func start() {
-        guard !state.withLock({ $0.finished }) else { return }
         let handler: EventLoop.Handler = { [weak self] ready in self?.handle(ready) }
-        do {
-            let id = try loop.register(
-                fd: socket.fd, events: EpollEvent.input | EpollEvent.readHangup, handler: handler)
-            // A close() that raced with start() found no registration to remove: do it here.
-            let kept = state.withLock { s -> Bool in
-                guard !s.finished else { return false }
-                s.registration = id
-                return true
-            }
-            if !kept { loop.unregister(id) }
-        } catch {
-            lose(WSAECONNABORTED)
+        guard let id = try? loop.register(
+            fd: socket.fd, events: EpollEvent.input | EpollEvent.readHangup, handler: handler)
+        else { return lose(WSAECONNABORTED) }
+        let kept = interest.withLock { i -> Bool in
+            guard !i.finished else { return false }
+            i.registration = id
+            return true
         }
+        if !kept { loop.unregister(id) }
+        updateInterest()
     }
 
     private func handle(_ ready: UInt32) {
-        var reader = state.withLock { $0.reader }
-        let outcome = reader.read(from: socket.fd)
-        state.withLock { $0.reader = reader }
-        switch outcome {
-        case .incomplete: return
-        case .endOfStream: lose(WSAECONNRESET)
-        case .failed(let e): lose(SoftTransport.lossError(e.errno))
-        case .malformed: lose(WSAECONNABORTED)
-        case .frame(let header, _):
-            lose(header.type == SoftWire.FrameType.disconnect.rawValue
-                 ? WSAECONNRESET : WSAECONNABORTED)
+        if ready & (EpollEvent.output | EpollEvent.error | EpollEvent.hangup) != 0 { flush() }
+        if ready & ~EpollEvent.output != 0 { pump() }
+    }
+
+    // MARK: receiving
+
+    /// Parses and places everything readable. Runs on the loop thread.
+    func pump() {
+        while true {
+            if respondersBackedUp { return updateInterest() }
+            let step = receiver.withLock { r -> SoftReceiver.Step in
+                guard r.lostError == nil, !r.paused else { return .paused }
+                let step = r.step(fd: socket.fd, regions: regions, limits: limits)
+                // Reserve while the operation is still ours alone (see ConnectionEvents).
+                if case .deliver = step, !events.reserveDelivery() { return .progress }
+                return step
+            }
+            switch step {
+            case .progress: continue
+            case .deliver(let c): events.transferCompleted(c.op, error: c.error, bytes: c.bytes)
+            case .wouldBlock: return
+            case .paused:
+                updateInterest()
+                return
+            case .lost(let error): return lose(error)
+            case .queue(let frame):
+                enqueue(frame)
+            case .violation(let frame):
+                enqueue(frame)
+                return lose(WSAECONNABORTED)
+            }
         }
     }
 
-    /// The peer or the network ended the connection: report once, then release the socket.
+    /// Too many read responses wait to be written: stop reading the peer's requests until
+    /// they drain, so the peer cannot grow our queue.
+    private var respondersBackedUp: Bool {
+        sender.withLock { $0.readResponsesQueued >= Self.maximumQueuedReadResponses }
+    }
+
+    func receive(_ op: TransferOp) throws(WSAError) {
+        let outcome = try receiver.withLock { (r: inout SoftReceiver) throws(WSAError) -> (Completion?, Bool) in
+            if let e = r.lostError { throw WSAError(e) }
+            if r.held != nil, let c = r.takeHeld(for: op) {
+                let resume = r.paused
+                r.paused = false
+                return (events.reserveDelivery() ? c : nil, resume)
+            }
+            r.posted.append(op)
+            let resume = r.paused
+            r.paused = false
+            return (nil, resume)
+        }
+        if let c = outcome.0 { events.transferCompleted(c.op, error: c.error, bytes: c.bytes) }
+        if outcome.1 {
+            updateInterest()
+            loop.execute { [weak self] in self?.pump() }
+        }
+    }
+
+    // MARK: sending
+
+    func send(_ op: TransferOp) throws(WSAError) {
+        var frame = OutgoingFrame()
+        frame.header.length = frame.header.withBytes {
+            SoftWire.writeHeader(.data, length: op.total, into: $0)
+        }
+        frame.payload = .buffers(op)
+        frame.completes = op
+        try enqueueChecked(frame)
+    }
+
+    func rdmaWrite(_ op: TransferOp, to remote: RemoteRegion, offset: UInt32) throws(WSAError) {
+        try rdma(op, .rdmaWrite, remote, offset)
+    }
+
+    func rdmaRead(_ op: TransferOp, from remote: RemoteRegion, offset: UInt32) throws(WSAError) {
+        try rdma(op, .readRequest, remote, offset)
+    }
+
+    private func rdma(_ op: TransferOp, _ type: SoftWire.FrameType, _ remote: RemoteRegion,
+                      _ offset: UInt32) throws(WSAError) {
+        var frame = OutgoingFrame()
+        let header = SoftWire.RdmaHeader(
+            opId: UInt64(op.overlapped), regionId: remote.regionId, key: remote.key,
+            offset: offset, length: UInt32(op.total))
+        let payloadLength = type == .rdmaWrite ? op.total : 0
+        frame.header.length = frame.header.withBytes { p in
+            SoftWire.writeHeader(type, length: SoftWire.rdmaHeaderSize + payloadLength, into: p)
+                + SoftWire.writeRdmaHeader(header, into: p + SoftWire.headerSize)
+        }
+        if type == .rdmaWrite { frame.payload = .buffers(op) }
+        // The operation waits for the peer's answer; register it before the request can leave.
+        try receiver.withLock { (r: inout SoftReceiver) throws(WSAError) in
+            if let e = r.lostError { throw WSAError(e) }
+            if type == .rdmaWrite { r.awaitingAcks.append(op) } else { r.awaitingReads.append(op) }
+        }
+        enqueue(frame)
+    }
+
+    private func enqueueChecked(_ frame: OutgoingFrame) throws(WSAError) {
+        let wasEmpty = try sender.withLock { (s: inout SoftSender) throws(WSAError) -> Bool in
+            if let e = s.lostError { throw WSAError(e) }
+            let empty = s.queue.isEmpty
+            s.queue.append(frame)
+            if case .region = frame.payload { s.readResponsesQueued += 1 }
+            return empty
+        }
+        // Nothing ahead of it: write now, on this thread; otherwise the engine is on it.
+        if wasEmpty { flush() }
+    }
+
+    private func enqueue(_ frame: OutgoingFrame) {
+        try? enqueueChecked(frame)
+    }
+
+    /// Writes queued frames until the kernel is full; delivers finished sends.
+    func flush() {
+        while true {
+            let result = sender.withLock { s -> SoftSender.FlushResult in
+                guard s.lostError == nil else { return .drained }
+                switch s.flushOne(fd: socket.fd) {
+                case .completed(let op):
+                    return events.reserveDelivery() ? .completed(op) : .drained
+                case let other: return other
+                }
+            }
+            switch result {
+            case .completed(let op): events.transferCompleted(op, error: 0, bytes: op.total)
+            case .regionDone(let id):
+                regions.end(id)
+                let queued = sender.withLock { $0.readResponsesQueued }
+                if queued == Self.maximumQueuedReadResponses - 1 {
+                    updateInterest()
+                    loop.execute { [weak self] in self?.pump() }
+                }
+            case .drained:
+                updateInterest()
+                return
+            case .blocked:
+                updateInterest()
+                return
+            case .failed(let error):
+                return lose(error)
+            }
+        }
+    }
+
+    /// Matches the epoll registration to what is wanted: input unless paused, output while
+    /// frames wait.
+    private func updateInterest() {
+        let reading = receiver.withLock { !$0.paused } && !respondersBackedUp
+        let writing = sender.withLock { !$0.queue.isEmpty }
+        interest.withLock { i in
+            guard !i.finished, let id = i.registration, i.reading != reading || i.writing != writing
+            else { return }
+            i.reading = reading
+            i.writing = writing
+            var mask = EpollEvent.readHangup
+            if reading { mask |= EpollEvent.input }
+            if writing { mask |= EpollEvent.output }
+            try? loop.modify(id, events: mask)
+        }
+    }
+
+    // MARK: regions
+
+    func expose(base: UInt, length: Int, access: MemoryAccess) throws(WSAError) -> RemoteRegion {
+        if let e = receiver.withLock({ $0.lostError }) { throw WSAError(e) }
+        return regions.expose(base: base, length: length, access: access)
+    }
+
+    func revoke(_ region: RemoteRegion) throws(WSAError) { try regions.revoke(region) }
+
+    func isUsing(base: UInt, length: Int) -> Bool {
+        if receiver.withLock({ $0.isUsing(base: base, length: length) }) { return true }
+        return sender.withLock { s in
+            s.queue.contains { frame in
+                if let op = frame.completes { return op.uses(base: base, length: length) }
+                if case .buffers(let op) = frame.payload { return op.uses(base: base, length: length) }
+                return false
+            }
+        }
+    }
+
+    // MARK: ending
+
+    /// Stops both halves; returns every operation still pending (they were not delivered).
+    private func stop(_ error: Int32) -> [TransferOp]? {
+        let first = interest.withLock { i -> Bool in
+            guard !i.finished else { return false }
+            i.finished = true
+            return true
+        }
+        guard first else { return nil }
+        var ops = receiver.withLock { r -> [TransferOp] in
+            r.lostError = error
+            return r.drain()
+        }
+        let (sends, pinned) = sender.withLock { s -> ([TransferOp], [UInt64]) in
+            s.lostError = error
+            return s.drain()
+        }
+        ops += sends
+        pinned.forEach { regions.end($0) }
+        regions.removeAll()   // the peer can reach nothing once the connection ends
+        return ops
+    }
+
+    /// The peer or the network ended the connection.
     private func lose(_ error: Int32) {
-        let (events, registration) = state.withLock { s -> (ConnectionEvents?, RegistrationID?) in
-            guard !s.finished else { return (nil, nil) }
-            s.finished = true
-            defer { s.events = nil; s.registration = nil }
-            return (s.events, s.registration)
+        guard let ops = stop(error) else { return }
+        let registration = interest.withLock { i -> RegistrationID? in
+            defer { i.registration = nil }
+            return i.registration
         }
-        if let registration { loop.unregister(registration) }
-        socket.close()
-        events?.connectionLost(error: error)
-    }
-
-    /// Local close: tell the peer (best effort), then release everything on the loop thread.
-    func close() {
-        let registration = state.withLock { s -> RegistrationID?? in
-            guard !s.finished else { return nil }
-            s.finished = true
-            s.events = nil
-            defer { s.registration = nil }
-            return .some(s.registration)
-        }
-        guard let registration else { return }
         let socket = self.socket
         let loop = self.loop
-        let sent = loop.execute {
+        if loop.inLoopThread {
+            if let registration { loop.unregister(registration) }
+            socket.close()
+        } else if !loop.execute({
+            if let registration { loop.unregister(registration) }
+            socket.close()
+        }) {
+            socket.close()
+        }
+        for op in ops where events.reserveDelivery() {
+            events.transferCompleted(op, error: error, bytes: 0)
+        }
+        events.connectionLost(error: error)
+    }
+
+    /// Local close: the pending operations go back to the caller (to abort), the peer gets a
+    /// DISCONNECT (best effort) and the socket is released on the loop thread.
+    func close() -> [TransferOp] {
+        guard let ops = stop(WSAECONNABORTED) else { return [] }
+        let registration = interest.withLock { i -> RegistrationID? in
+            defer { i.registration = nil }
+            return i.registration
+        }
+        let socket = self.socket
+        let loop = self.loop
+        let ran = loop.execute {
             _ = socket.sendAll(SoftWire.encodeReason(.disconnect, 0), timeoutMs: 0)
             if let registration { loop.unregister(registration) }
             socket.close()
         }
-        if !sent { socket.close() }
+        if !ran { socket.close() }
+        return ops
     }
 }

@@ -10,6 +10,66 @@ enum SoftWire {
 
     enum FrameType: UInt8 {
         case hello = 1, accept = 2, reject = 3, disconnect = 4
+        /// One message: the payload is the message.
+        case data = 16
+        /// RDMA write: 32-byte RDMA header, then the bytes to place.
+        case rdmaWrite = 17
+        /// RDMA read request: 32-byte RDMA header (length = bytes wanted).
+        case readRequest = 18
+        /// RDMA read response: 16-byte status header, then the bytes read.
+        case readResponse = 19
+        /// RDMA write acknowledgement: 16-byte status header.
+        case writeAck = 20
+    }
+
+    /// RDMA header: u64 operation id, u64 region id, u64 key, u32 offset, u32 length.
+    static let rdmaHeaderSize = 32
+    /// Status header: u64 operation id, u32 status (0 = done, 1 = access violation), u32 0.
+    static let statusHeaderSize = 16
+
+    enum Status: UInt32 { case ok = 0, accessViolation = 1 }
+
+    struct RdmaHeader: Equatable {
+        var opId: UInt64, regionId: UInt64, key: UInt64, offset: UInt32, length: UInt32
+    }
+
+    /// Writes a frame header (and an RDMA or status header) into `out`; returns its length.
+    static func writeHeader(_ type: FrameType, length: Int, into out: UnsafeMutableRawPointer) -> Int {
+        out.storeBytes(of: type.rawValue, as: UInt8.self)
+        out.storeBytes(of: 0, toByteOffset: 1, as: UInt8.self)
+        out.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
+        out.storeBytes(of: UInt32(truncatingIfNeeded: length).bigEndian, toByteOffset: 4, as: UInt32.self)
+        return headerSize
+    }
+
+    static func writeRdmaHeader(_ h: RdmaHeader, into out: UnsafeMutableRawPointer) -> Int {
+        out.storeBytes(of: h.opId.bigEndian, as: UInt64.self)
+        out.storeBytes(of: h.regionId.bigEndian, toByteOffset: 8, as: UInt64.self)
+        out.storeBytes(of: h.key.bigEndian, toByteOffset: 16, as: UInt64.self)
+        out.storeBytes(of: h.offset.bigEndian, toByteOffset: 24, as: UInt32.self)
+        out.storeBytes(of: h.length.bigEndian, toByteOffset: 28, as: UInt32.self)
+        return rdmaHeaderSize
+    }
+
+    static func readRdmaHeader(_ p: UnsafeRawPointer) -> RdmaHeader {
+        RdmaHeader(
+            opId: UInt64(bigEndian: p.loadUnaligned(as: UInt64.self)),
+            regionId: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+            key: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+            offset: UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self)),
+            length: UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)))
+    }
+
+    static func writeStatus(opId: UInt64, status: Status, into out: UnsafeMutableRawPointer) -> Int {
+        out.storeBytes(of: opId.bigEndian, as: UInt64.self)
+        out.storeBytes(of: status.rawValue.bigEndian, toByteOffset: 8, as: UInt32.self)
+        out.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
+        return statusHeaderSize
+    }
+
+    static func readStatus(_ p: UnsafeRawPointer) -> (opId: UInt64, status: UInt32) {
+        (UInt64(bigEndian: p.loadUnaligned(as: UInt64.self)),
+         UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
     }
 
     struct Header: Equatable {

@@ -1,0 +1,142 @@
+import CSystem
+import Glibc
+import WinSock
+
+/// Frame headers live inline in the queue entry (no allocation per frame).
+struct InlineHeader {
+    var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+    var length = 0
+
+    mutating func withBytes<R>(_ body: (UnsafeMutableRawPointer) -> R) -> R {
+        withUnsafeMutableBytes(of: &words) { body($0.baseAddress!) }
+    }
+}
+
+/// One frame waiting for the kernel socket.
+struct OutgoingFrame {
+    enum Payload {
+        case none
+        case buffers(TransferOp)          // a message or RDMA-write source: the switch's buffers
+        case region(UInt, Int, UInt64)    // a read response: (address, length, region id)
+    }
+    var header = InlineHeader()
+    var payload = Payload.none
+    /// The send this frame completes when fully written (messages only; RDMA operations
+    /// complete on the peer's answer).
+    var completes: TransferOp?
+}
+
+/// The sending half of a soft connection: one FIFO of frames, written with sendmsg straight
+/// from the switch's buffers (or the exposed region), in order, by whichever thread gets there
+/// first: the caller of WSPSend when the queue is empty, the progress engine otherwise.
+struct SoftSender {
+    var queue = Ring<OutgoingFrame>(capacity: 64)
+    var headWritten = 0          // bytes of the head frame already in the kernel
+    var lostError: Int32?        // set once the connection is gone
+    var readResponsesQueued = 0  // bounded: the peer cannot make us queue without limit
+
+    static let maximumIovecs = 64
+
+    enum FlushResult {
+        case drained                  // nothing left
+        case blocked                  // the kernel is full: wait for writability
+        case completed(TransferOp)    // the head send finished: deliver it, then flush again
+        case regionDone(UInt64)       // a read response left: unpin its region
+        case failed(Int32)
+    }
+
+    /// Writes as much of the head frame as the kernel takes. Stops after each frame that
+    /// completes something, so the caller can deliver it without holding the lock.
+    mutating func flushOne(fd: Int32) -> FlushResult {
+        guard var frame = queue.first else { return .drained }
+        let total = frame.header.length + payloadLength(frame.payload)
+        if headWritten < total {
+            let result = writev(fd: fd, frame: &frame, from: headWritten)
+            switch result {
+            case .failure(let e): return .failed(SoftTransport.lossError(e.errno))
+            case .success(let n): headWritten += n
+            }
+            if headWritten < total { return .blocked }
+        }
+        queue.popFirst()
+        headWritten = 0
+        if let op = frame.completes { return .completed(op) }
+        if case .region(_, _, let id) = frame.payload {
+            readResponsesQueued -= 1
+            return .regionDone(id)
+        }
+        return queue.isEmpty ? .drained : flushOne(fd: fd)
+    }
+
+    private func payloadLength(_ p: OutgoingFrame.Payload) -> Int {
+        switch p {
+        case .none: 0
+        case .buffers(let op): op.total
+        case .region(_, let n, _): n
+        }
+    }
+
+    /// One sendmsg of the frame's bytes from `offset` on.
+    private func writev(fd: Int32, frame: inout OutgoingFrame, from offset: Int)
+        -> Result<Int, SysError>
+    {
+        withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maximumIovecs) { iov in
+            var n = 0
+            var skip = offset
+            let headerLength = frame.header.length
+            let payload = frame.payload
+            return frame.header.withBytes { header -> Result<Int, SysError> in
+                if skip < headerLength {
+                    iov[n] = iovec(iov_base: header + skip, iov_len: headerLength - skip)
+                    n += 1
+                    skip = 0
+                } else {
+                    skip -= headerLength
+                }
+                func add(_ address: UInt, _ length: Int) {
+                    guard n < Self.maximumIovecs, length > 0 else { return }
+                    if skip >= length { skip -= length; return }
+                    iov[n] = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: address + UInt(skip)),
+                                   iov_len: length - skip)
+                    skip = 0
+                    n += 1
+                }
+                switch payload {
+                case .none: break
+                case .region(let address, let length, _): add(address, length)
+                case .buffers(let op):
+                    for i in 0..<op.count {
+                        let (address, length) = op.buffer(i)
+                        add(address, length)
+                    }
+                }
+                if n == 0 { return .success(0) }
+                var msg = msghdr()
+                msg.msg_iov = iov.baseAddress
+                msg.msg_iovlen = n
+                while true {
+                    let sent = sendmsg(fd, &msg, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                    if sent >= 0 { return .success(sent) }
+                    switch errno {
+                    case EINTR: continue
+                    case EAGAIN, EWOULDBLOCK: return .success(0)
+                    default: return .failure(SysError(errno))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything still queued: sends to abort and regions to unpin.
+    mutating func drain() -> (ops: [TransferOp], regions: [UInt64]) {
+        var ops: [TransferOp] = []
+        var regions: [UInt64] = []
+        for frame in queue.drain() {
+            if let op = frame.completes { ops.append(op) }
+            if case .region(_, _, let id) = frame.payload { regions.append(id) }
+        }
+        headWritten = 0
+        readResponsesQueued = 0
+        return (ops, regions)
+    }
+}
