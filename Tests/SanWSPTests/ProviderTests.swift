@@ -253,7 +253,15 @@ struct ProviderTests {
         var guid: [UInt8] = ExtensionFunction.rdmaWrite.guidBytes
         var pointer: UnsafeRawPointer? = nil
         let ext = WSPIoctl(SOCKET.invalid, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, 16, &pointer, 8, &returned, nil, nil, nil, &err)
-        #expect(ext == SOCKET_ERROR && (err == WSAEOPNOTSUPP || err == 0))
+        #expect(ext == 0 && returned == 8)
+        let rdmaWriteFn: LPFN_WSPRDMAWRITE = WSPRdmaWrite
+        #expect(pointer == unsafeBitCast(rdmaWriteFn, to: UnsafeRawPointer.self))
+        for function in ExtensionFunction.allCases {
+            var g = function.guidBytes
+            #expect(WSPIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &g, 16, &pointer, 8, &returned, nil, nil, nil, &err) == 0)
+            #expect(pointer != nil)
+        }
+        #expect(WSPIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, 16, &pointer, 7, &returned, nil, nil, nil, &err) == SOCKET_ERROR && err == WSAEFAULT)
         #expect(WSPIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, 15, &pointer, 8, &returned, nil, nil, nil, &err) == SOCKET_ERROR && err == WSAEFAULT)
         guid[0] ^= 0xFF
         #expect(WSPIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, 16, &pointer, 8, &returned, nil, nil, nil, &err) == SOCKET_ERROR && err == WSAEINVAL)
