@@ -26,4 +26,13 @@ static inline void sanwsp_store_release_uptr(uintptr_t *p, uintptr_t v) {
 static inline uintptr_t sanwsp_load_acquire_uptr(const uintptr_t *p) {
     return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
+
+/* Socket type flags spelled once in C: the static-stdlib Glibc module does not surface the
+ * __socket_type enum to Swift the way the shared one does. */
+static inline int sanwsp_tcp_socket(int family) {
+    return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+static inline int sanwsp_accept_nonblocking(int fd) {
+    return accept4(fd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
 #endif

@@ -40,7 +40,7 @@ import Synchronization
 enum AcceptedBox { static let value = Mutex<SOCKET>(.invalid) }
 
 /// Page-aligned memory for registrations.
-final class Buffer {
+final class Buffer: @unchecked Sendable {  // tests share raw memory across threads on purpose
     let pointer: UnsafeMutableRawPointer
     let count: Int
     init(_ count: Int, fill: UInt8 = 0) {
@@ -62,7 +62,7 @@ func register(_ s: SOCKET, _ b: Buffer, _ flags: Int32 = MEM_READWRITE, length: 
 }
 
 /// One overlapped operation's structures, kept alive until it completes.
-final class Op {
+final class Op: @unchecked Sendable {
     let ov = UnsafeMutablePointer<WSAOVERLAPPED>.allocate(capacity: 1)
     let bufs = UnsafeMutablePointer<WSABUF>.allocate(capacity: 8)
     let bufsEx = UnsafeMutablePointer<WSABUFEX>.allocate(capacity: 8)

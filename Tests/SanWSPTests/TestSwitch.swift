@@ -47,8 +47,13 @@ enum TestSwitch {
                 return 0
             }
         }
-        t.lpWPUCompleteOverlappedRequest = { _, _, _, _, _ in
+        t.lpWPUCompleteOverlappedRequest = { _, ov, _, bytes, _ in
             TestSwitch.state.withLock { $0.completions += 1 }
+            // What a switch's upcall does: bytes first, then Internal (release).
+            if let ov {
+                ov.pointee.InternalHigh = UInt(bytes)
+                Overlapped.markDone(ov, error: 0)
+            }
             return 0
         }
         t.lpWPUSetEvent = { event, _ in WSASetEvent(event) }

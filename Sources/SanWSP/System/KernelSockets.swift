@@ -1,4 +1,5 @@
 import CSystem
+import WinSock
 import Glibc
 
 /// Kernel TCP socket calls for the soft transport, through the same seam as `Syscall`:
@@ -6,8 +7,7 @@ import Glibc
 extension Syscall {
     static func tcpSocket(family: Int32) -> Result<Int32, SysError> {
         if let forced = SyscallFaults.take(.socket) { return .failure(forced) }
-        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-                                  | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = sanwsp_tcp_socket(family)
         return fd >= 0 ? .success(fd) : .failure(SysError(errno))
     }
 
@@ -45,7 +45,7 @@ extension Syscall {
     /// accept4 (nonblocking, close-on-exec); nil when nothing is pending.
     static func accept(_ fd: Int32) -> Result<Int32?, SysError> {
         while true {
-            let c = accept4(fd, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            let c = sanwsp_accept_nonblocking(fd)
             if c >= 0 { return .success(c) }
             switch errno {
             case EINTR: continue

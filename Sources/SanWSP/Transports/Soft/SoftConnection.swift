@@ -26,6 +26,13 @@ final class SoftConnection: TransportConnection {
     }
     private let interest = Mutex(Interest())
 
+    // Mirrors of what the epoll interest depends on, stored under the receiver / sender locks
+    // and read under `interest`: whichever updateInterest runs last sees the latest values, so
+    // racing updates cannot leave a stale mask behind.
+    private let receivePaused = Atomic(false)
+    private let framesWaiting = Atomic(false)
+    private let respondersFull = Atomic(false)
+
     /// At most this many read responses wait to be sent before we stop reading requests.
     static let maximumQueuedReadResponses = 64
 
@@ -69,6 +76,7 @@ final class SoftConnection: TransportConnection {
             let step = receiver.withLock { r -> SoftReceiver.Step in
                 guard r.lostError == nil, !r.paused else { return .paused }
                 let step = r.step(fd: socket.fd, regions: regions, limits: limits)
+                receivePaused.store(r.paused, ordering: .sequentiallyConsistent)
                 // Reserve while the operation is still ours alone (see ConnectionEvents).
                 if case .deliver = step, !events.reserveDelivery() { return .progress }
                 return step
@@ -92,21 +100,25 @@ final class SoftConnection: TransportConnection {
 
     /// Too many read responses wait to be written: stop reading the peer's requests until
     /// they drain, so the peer cannot grow our queue.
-    private var respondersBackedUp: Bool {
-        sender.withLock { $0.readResponsesQueued >= Self.maximumQueuedReadResponses }
+    private var respondersBackedUp: Bool { respondersFull.load(ordering: .sequentiallyConsistent) }
+
+    /// Call with the sender locked, after changing its queue.
+    private func mirror(_ s: SoftSender) {
+        framesWaiting.store(!s.queue.isEmpty, ordering: .sequentiallyConsistent)
+        respondersFull.store(s.readResponsesQueued >= Self.maximumQueuedReadResponses,
+                             ordering: .sequentiallyConsistent)
     }
 
     func receive(_ op: TransferOp) throws(WSAError) {
         let outcome = try receiver.withLock { (r: inout SoftReceiver) throws(WSAError) -> (Completion?, Bool) in
             if let e = r.lostError { throw WSAError(e) }
+            let resume = r.paused
+            r.paused = false
+            receivePaused.store(false, ordering: .sequentiallyConsistent)
             if r.held != nil, let c = r.takeHeld(for: op) {
-                let resume = r.paused
-                r.paused = false
                 return (events.reserveDelivery() ? c : nil, resume)
             }
             r.posted.append(op)
-            let resume = r.paused
-            r.paused = false
             return (nil, resume)
         }
         if let c = outcome.0 { events.transferCompleted(c.op, error: c.error, bytes: c.bytes) }
@@ -162,6 +174,7 @@ final class SoftConnection: TransportConnection {
             let empty = s.queue.isEmpty
             s.queue.append(frame)
             if case .region = frame.payload { s.readResponsesQueued += 1 }
+            mirror(s)
             return empty
         }
         // Nothing ahead of it: write now, on this thread; otherwise the engine is on it.
@@ -177,7 +190,9 @@ final class SoftConnection: TransportConnection {
         while true {
             let result = sender.withLock { s -> SoftSender.FlushResult in
                 guard s.lostError == nil else { return .drained }
-                switch s.flushOne(fd: socket.fd) {
+                let result = s.flushOne(fd: socket.fd)
+                mirror(s)
+                switch result {
                 case .completed(let op):
                     return events.reserveDelivery() ? .completed(op) : .drained
                 case let other: return other
@@ -187,8 +202,7 @@ final class SoftConnection: TransportConnection {
             case .completed(let op): events.transferCompleted(op, error: 0, bytes: op.total)
             case .regionDone(let id):
                 regions.end(id)
-                let queued = sender.withLock { $0.readResponsesQueued }
-                if queued == Self.maximumQueuedReadResponses - 1 {
+                if !respondersBackedUp {
                     updateInterest()
                     loop.execute { [weak self] in self?.pump() }
                 }
@@ -207,9 +221,9 @@ final class SoftConnection: TransportConnection {
     /// Matches the epoll registration to what is wanted: input unless paused, output while
     /// frames wait.
     private func updateInterest() {
-        let reading = receiver.withLock { !$0.paused } && !respondersBackedUp
-        let writing = sender.withLock { !$0.queue.isEmpty }
         interest.withLock { i in
+            let reading = !receivePaused.load(ordering: .sequentiallyConsistent) && !respondersBackedUp
+            let writing = framesWaiting.load(ordering: .sequentiallyConsistent)
             guard !i.finished, let id = i.registration, i.reading != reading || i.writing != writing
             else { return }
             i.reading = reading
