@@ -18,9 +18,11 @@ let package = Package(
         .systemLibrary(name: "WinSock", path: "include"),
         // Linux headers Glibc's module map leaves out (eventfd, epoll).
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
+        // rdma-core headers only: the libraries are loaded with dlopen (VerbsLibrary.swift).
+        .systemLibrary(name: "CVerbs", path: "Sources/CVerbs"),
         .target(
             name: "SanWSP",
-            dependencies: ["WinSock", "CSystem"],
+            dependencies: ["WinSock", "CSystem", "CVerbs"],
             swiftSettings: [.swiftLanguageMode(.v6)],
             linkerSettings: [.unsafeFlags(linkerFlags)]
         ),

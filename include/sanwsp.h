@@ -31,6 +31,12 @@ DWORD WSAAPI WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT FAR *lphEven
  * read, write or close it. Returns -1 (WSAGetLastError() == WSA_INVALID_HANDLE) for a bad handle. */
 int WSAAPI WSAEventGetFd(WSAEVENT hEvent);
 
+/* Level WS_SOL_SOCKET, read-only DWORD: which transport carries the socket's connection —
+ * 0 none yet, SANWSP_TRANSPORT_SOFT or SANWSP_TRANSPORT_VERBS. */
+#define SO_SANWSP_TRANSPORT      0x7F01
+#define SANWSP_TRANSPORT_SOFT    1
+#define SANWSP_TRANSPORT_VERBS   2
+
 int WSAAPI WSAGetLastError(void);
 void WSAAPI WSASetLastError(int iError);
 

@@ -56,14 +56,14 @@ extension ProviderSocket: ConnectEvents, ConnectionEvents {
             }
         }
         // The local address must still be one the provider serves (interfaces come and go).
-        let (_, served) = try provider.context()
-        guard local.isWildcard || served.serves(local) else {
-            revert()
-            throw .addressNotAvailable
-        }
         let pending: PendingConnect
-        do {
-            pending = try provider.transport(for: local).connect(
+        do throws(WSAError) {
+            if !local.isWildcard {
+                guard try provider.serves(local) else { throw WSAError.addressNotAvailable }
+            }
+            let transport = try provider.transports().transport(for: local)
+            state.withLock { $0.transportKind = transport.kind }
+            pending = try transport.connect(
                 from: local, to: remote, callerData: callerData, events: self,
                 connectionEvents: self)
         } catch {
@@ -138,15 +138,15 @@ extension ProviderSocket: ConnectEvents, ConnectionEvents {
 
     /// WSPCloseSocket: stop whatever the socket has going; returns the transfers to abort.
     func shutDownTransport() -> [TransferOp] {
-        let (pending, gate, connection, listener) = state.withLock {
-            s -> (PendingConnect?, Gate?, TransportConnection?, TransportListener?) in
+        let (pending, gate, connection, listeners) = state.withLock {
+            s -> (PendingConnect?, Gate?, TransportConnection?, [TransportListener]) in
             s.closed = true
             defer { s.connect = nil; s.connection = nil; s.listener = nil }
-            return (s.connect?.pending, s.connect?.gate, s.connection, s.listener?.transport)
+            return (s.connect?.pending, s.connect?.gate, s.connection, s.listener?.transports ?? [])
         }
         pending?.abort()
         gate?.open(WSAECONNABORTED)
-        listener?.close()
+        listeners.forEach { $0.close() }
         return connection?.close() ?? []
     }
 }

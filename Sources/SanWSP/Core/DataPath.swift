@@ -21,10 +21,11 @@ extension ProviderSocket {
                         descriptor: UInt64, cache: RegistrationCache) throws(WSAError) -> HANDLE
     {
         let access = try MemoryAccess(flags: flags)
-        _ = try liveConnection()
+        let (connection, _) = try liveConnection()
         guard let buffer, length > 0 else { throw .fault }
         let base = UInt(bitPattern: buffer)
         try Self.checkAccessible(base: base, length: Int(length), access: access, cache: cache)
+        // Lock order: socket state, then the transport's own locks (it never takes ours).
         return try state.withLock { (s: inout State) throws(WSAError) -> HANDLE in
             if let same = s.registrations.first(where: {
                 $0.base == base && $0.length == Int(length) && $0.access == access
@@ -34,7 +35,11 @@ extension ProviderSocket {
             }
             let registration = LocalRegistration(
                 owner: descriptor, base: base, length: Int(length), access: access)
-            guard let id = LocalRegistrations.table.insert(registration) else { throw .noBuffers }
+            try connection.registerLocal(base: base, length: Int(length), access: access)
+            guard let id = LocalRegistrations.table.insert(registration) else {
+                connection.deregisterLocal(base: base, length: Int(length), access: access)
+                throw .noBuffers
+            }
             registration.handle.withLock { $0 = id }
             s.registrations.append(registration)
             return LocalRegistrations.handle(for: id)
@@ -66,6 +71,8 @@ extension ProviderSocket {
         guard released else { return }
         state.withLock { s in s.registrations.removeAll { $0 === registration } }
         _ = LocalRegistrations.table.remove(registration.handle.withLock { $0 })
+        connection?.deregisterLocal(
+            base: registration.base, length: registration.length, access: registration.access)
     }
 
     /// WSPCloseSocket: the socket's registrations end with it.

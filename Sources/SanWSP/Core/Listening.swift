@@ -3,7 +3,7 @@ import WinSock
 
 /// A listening socket's transport listener and its queue of requests awaiting WSPAccept.
 struct ListenState: Sendable {
-    var transport: TransportListener
+    var transports: [TransportListener]
     var backlog: Int
     var queue: [IncomingRequest] = []
 
@@ -40,15 +40,23 @@ extension ProviderSocket: ListenerEvents {
         case .update(let excess):
             excess.forEach { $0.reject(.backlogFull) }
         case .start(let local):
-            let listener = try provider.transport(for: local).listen(on: local, events: self)
+            var listeners: [TransportListener] = []
+            do throws(WSAError) {
+                for transport in try provider.transports().listenTransports(for: local) {
+                    listeners.append(try transport.listen(on: local, events: self))
+                }
+            } catch {
+                listeners.forEach { $0.close() }
+                throw error
+            }
             let won = state.withLock { s -> Bool in
                 guard s.phase == .bound, !s.closed else { return false }
                 s.phase = .listening
-                s.listener = ListenState(transport: listener, backlog: wanted)
+                s.listener = ListenState(transports: listeners, backlog: wanted)
                 return true
             }
             if !won {
-                listener.close()
+                listeners.forEach { $0.close() }
                 throw .invalid
             }
         }
@@ -171,6 +179,7 @@ extension Provider {
             s.phase = .connected
             s.local = request.destination
             s.peer = request.caller
+            s.transportKind = request.kind
             s.connectedSince = Syscall.monotonicNanoseconds()
         }
         guard let descriptor = sockets.insert(socket) else {

@@ -13,7 +13,7 @@ final class Provider: Sendable {
         var refCount = 0
         var upcalls: Upcalls?
         var served = ServedAddresses(filter: nil)
-        var soft: SoftTransport?
+        var transports: Transports?
     }
     private let started = Mutex(Started())
 
@@ -30,9 +30,7 @@ final class Provider: Sendable {
         try started.withLock { (s: inout Started) throws(WSAError) in
             if s.refCount == 0 {
                 // The progress engine starts with the provider and stops at the last cleanup.
-                do { s.soft = try SoftTransport(config: SoftConfig.fromEnvironment()) } catch {
-                    throw WSAError(WSASYSNOTREADY)
-                }
+                s.transports = try Transports(config: SoftConfig.fromEnvironment())
                 s.upcalls = upcalls
                 s.served = ServedAddresses.fromEnvironment()
             }
@@ -42,13 +40,13 @@ final class Provider: Sendable {
 
     /// WSPCleanup: only the last call tears down; open sockets are closed as by WSPCloseSocket.
     func cleanup() throws(WSAError) {
-        let last = try started.withLock { (s: inout Started) throws(WSAError) -> SoftTransport?? in
+        let last = try started.withLock { (s: inout Started) throws(WSAError) -> Transports?? in
             guard s.refCount > 0 else { throw .notInitialised }
             s.refCount -= 1
             guard s.refCount == 0 else { return nil }
             s.upcalls = nil
-            defer { s.soft = nil }
-            return .some(s.soft)
+            defer { s.transports = nil }
+            return .some(s.transports)
         }
         guard let last else { return }
         for (descriptor, socket) in sockets.removeAll() {
@@ -66,10 +64,22 @@ final class Provider: Sendable {
         }
     }
 
-    /// The transport that serves `local` (issue 5 adds verbs; soft serves everything now).
-    func transport(for local: SocketAddress) throws(WSAError) -> Transport {
-        guard let soft = started.withLock({ $0.soft }) else { throw .notInitialised }
-        return soft
+    /// The started provider's transports.
+    func transports() throws(WSAError) -> Transports {
+        guard let t = started.withLock({ $0.transports }) else { throw .notInitialised }
+        return t
+    }
+
+    /// Served host addresses of `family`: the configured filter, then what the transports
+    /// serve (all of them, except in verbs-only mode).
+    func servedAddresses(family: Int32) throws(WSAError) -> [SocketAddress] {
+        let (_, served) = try context()
+        let transports = try self.transports()
+        return served.current(family: family).filter { transports.serves($0) }
+    }
+
+    func serves(_ address: SocketAddress) throws(WSAError) -> Bool {
+        try servedAddresses(family: address.family).contains(address.host)
     }
 
     var isStarted: Bool { started.withLock { $0.refCount > 0 } }

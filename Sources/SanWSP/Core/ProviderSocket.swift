@@ -28,6 +28,7 @@ final class ProviderSocket: Sendable {
         var pendingError: Int32 = 0
         var connectedSince: UInt64?
         var limits = TransportLimits.soft
+        var transportKind: TransportKind?
         var closed = false
 
         // WSPEventSelect / WSPEnumNetworkEvents
@@ -61,6 +62,7 @@ final class ProviderSocket: Sendable {
     func facts(_ s: State) -> SocketFacts {
         SocketFacts(
             isListening: s.phase == .listening, pendingError: s.pendingError,
+            transport: s.transportKind,
             connectedSince: s.connectedSince, limits: s.limits,
             protocolInfo: ProviderIdentity.protocolInfo(family: family, catalogEntryId: catalogEntryId))
     }

@@ -45,9 +45,10 @@ extension Provider {
         throws(WSAError)
     {
         let socket = try self.socket(descriptor)
-        let (_, served) = try context()
         let address = try SocketAddress(reading: name, length: namelen, expectedFamily: socket.family)
-        guard address.isWildcard || served.serves(address) else { throw .addressNotAvailable }
+        if !address.isWildcard {
+            guard try serves(address) else { throw .addressNotAvailable }
+        }
         // Lock order: socket state, then the bind table (which never takes socket locks).
         try socket.state.withLock { (s: inout ProviderSocket.State) throws(WSAError) in
             guard s.phase == .created else { throw .invalid }

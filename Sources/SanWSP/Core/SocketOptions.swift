@@ -24,6 +24,7 @@ struct SocketOptions: Sendable {
 struct SocketFacts {
     var isListening: Bool
     var pendingError: Int32
+    var transport: TransportKind?
     var connectedSince: UInt64?   // monotonic ns
     var limits: TransportLimits
     var protocolInfo: WSAPROTOCOL_INFOW
@@ -67,6 +68,8 @@ enum SocketOption {
                 return .readOnly(size: 4) { f, p in p.storeBytes(of: f.isListening ? 1 : 0, as: Int32.self) }
             case WS_SO_ERROR:
                 return .readOnly(size: 4) { f, p in p.storeBytes(of: f.pendingError, as: Int32.self) }
+            case SO_SANWSP_TRANSPORT:
+                return .readOnly(size: 4) { f, p in p.storeBytes(of: f.transport?.rawValue ?? 0, as: UInt32.self) }
             case WS_SO_GROUP_ID:
                 return .readOnly(size: 4) { _, p in p.storeBytes(of: GROUP(0), as: GROUP.self) }
             case WS_SO_CONNECT_TIME:

@@ -23,9 +23,8 @@ public func WSPIoctl(
             lpcbBytesReturned?.pointee = DWORD(size)
         case SIO_ADDRESS_LIST_QUERY:
             let socket = try Provider.shared.socket(s)
-            let (_, served) = try Provider.shared.context()
             try AddressList.write(
-                served.current(family: socket.family), family: socket.family,
+                Provider.shared.servedAddresses(family: socket.family), family: socket.family,
                 into: lpvOutBuffer, capacity: Int(cbOutBuffer), returned: lpcbBytesReturned)
         case SIO_ADDRESS_LIST_CHANGE, SIO_GET_QOS, SIO_SET_QOS, SIO_GET_GROUP_QOS,
              SIO_SET_GROUP_QOS:

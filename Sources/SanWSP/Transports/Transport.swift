@@ -65,8 +65,9 @@ struct RemoteRegion: Sendable, Equatable {
 
 /// Receives what happens to an established connection.
 protocol ConnectionEvents: AnyObject, Sendable {
-    /// The connection is gone (peer closed, transport error, dead peer). Called at most once,
-    /// after every pending operation has been completed with `error`.
+    /// The connection is gone (peer closed, transport error, dead peer). Called at most once;
+    /// operations still pending complete with `error` (soft: before this call; verbs: as the
+    /// queue pair flushes them).
     func connectionLost(error: Int32)
     /// Reserves the right to deliver one completion; false once the socket has made its final
     /// upcall. Called by the transport with its own locks held (it takes no socket lock).
@@ -91,12 +92,17 @@ protocol TransportConnection: AnyObject, Sendable {
     func expose(base: UInt, length: Int, access: MemoryAccess) throws(WSAError) -> RemoteRegion
     /// Revokes an exposed region: WSAEINVAL if unknown or in use by a transfer.
     func revoke(_ region: RemoteRegion) throws(WSAError)
+    /// WSPRegisterMemory / WSPDeregisterMemory of a range on this connection (verbs registers
+    /// it with the device; soft has nothing to do).
+    func registerLocal(base: UInt, length: Int, access: MemoryAccess) throws(WSAError)
+    func deregisterLocal(base: UInt, length: Int, access: MemoryAccess)
     /// True while a pending operation uses memory in [base, base+length).
     func isUsing(base: UInt, length: Int) -> Bool
 }
 
 /// An incoming request held by a listener until WSPAccept decides.
 protocol IncomingRequest: AnyObject, Sendable {
+    var kind: TransportKind { get }
     var caller: SocketAddress { get }       // the caller's switch-bound address
     var destination: SocketAddress { get }  // the local address it arrived at
     var callerData: [UInt8] { get }
@@ -132,8 +138,14 @@ protocol PendingConnect: AnyObject, Sendable {
     func abort()
 }
 
+/// Which transport carries a connection (reported by the SO_SANWSP_TRANSPORT option).
+enum TransportKind: UInt32, Sendable {
+    case soft = 1
+    case verbs = 2
+}
+
 protocol Transport: AnyObject, Sendable {
-    var name: String { get }
+    var kind: TransportKind { get }
     func listen(on address: SocketAddress, events: ListenerEvents) throws(WSAError)
         -> TransportListener
     func connect(from local: SocketAddress, to remote: SocketAddress, callerData: [UInt8],

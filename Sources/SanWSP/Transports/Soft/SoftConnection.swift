@@ -244,6 +244,10 @@ final class SoftConnection: TransportConnection {
 
     func revoke(_ region: RemoteRegion) throws(WSAError) { try regions.revoke(region) }
 
+    // The kernel needs nothing registered: the provider's own checks are the protection.
+    func registerLocal(base: UInt, length: Int, access: MemoryAccess) throws(WSAError) {}
+    func deregisterLocal(base: UInt, length: Int, access: MemoryAccess) {}
+
     func isUsing(base: UInt, length: Int) -> Bool {
         if receiver.withLock({ $0.isUsing(base: base, length: length) }) { return true }
         return sender.withLock { s in

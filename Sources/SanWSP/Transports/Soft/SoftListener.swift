@@ -206,6 +206,7 @@ final class SoftHandshake: Sendable {
 /// A caller waiting in the listener's queue. Its socket stays watched so a caller that gives up
 /// is noticed (and removed from the queue).
 final class SoftRequest: IncomingRequest {
+    let kind = TransportKind.soft
     let caller: SocketAddress
     let destination: SocketAddress
     let callerData: [UInt8]

@@ -35,16 +35,14 @@ struct SoftConfig: Sendable {
 /// The embedded default transport: SAN semantics over kernel TCP between providers, driven by
 /// one progress engine (epoll) for all connections.
 final class SoftTransport: Transport {
-    let name = "soft"
+    let kind = TransportKind.soft
     let loop: EventLoop
     let config: SoftConfig
 
-    init(config: SoftConfig) throws(WSAError) {
+    init(loop: EventLoop, config: SoftConfig) {
+        self.loop = loop
         self.config = config
-        do { loop = try EventLoop(name: "sanwsp-soft") } catch { throw WSAError(WSAENOBUFS) }
     }
-
-    func shutdown() { loop.shutdown() }
 
     func listen(on address: SocketAddress, events: ListenerEvents) throws(WSAError)
         -> TransportListener
