@@ -184,7 +184,10 @@ extension ProviderSocket {
     {
         if Overlapped.isPending(ov) {
             guard wait else { throw WSAError(WSA_IO_INCOMPLETE) }
-            completions.wait { !Overlapped.isPending(ov) }
+            let connection = state.withLock { $0.connection }
+            if connection?.driveProgress(until: { !Overlapped.isPending(ov) }) != true {
+                completions.wait { !Overlapped.isPending(ov) }
+            }
         }
         let error = Int32(bitPattern: ov.pointee.OffsetHigh)
         let bytes = DWORD(truncatingIfNeeded: ov.pointee.InternalHigh)

@@ -30,6 +30,8 @@ final class SoftConnection: TransportConnection {
     // and read under `interest`: whichever updateInterest runs last sees the latest values, so
     // racing updates cannot leave a stale mask behind.
     private let receivePaused = Atomic(false)
+    /// Threads receiving for themselves (driveProgress): the engine stops watching input.
+    private let selfDriving = Atomic(0)
     private let framesWaiting = Atomic(false)
     private let respondersFull = Atomic(false)
 
@@ -128,6 +130,28 @@ final class SoftConnection: TransportConnection {
         }
     }
 
+    /// The waiting thread reads and parses the socket itself, as the engine would.
+    func driveProgress(until done: () -> Bool) -> Bool {
+        selfDriving.add(1, ordering: .sequentiallyConsistent)
+        updateInterest()
+        defer {
+            selfDriving.subtract(1, ordering: .sequentiallyConsistent)
+            updateInterest()
+            // Input that arrived as we stopped is the engine's again.
+            loop.execute { [weak self] in self?.pump() }
+        }
+        while !done() {
+            pump()
+            if done() { break }
+            // Nothing parsable: sleep until the socket has input (or a completion from another
+            // path, seen at the next check). A stale descriptor only makes poll return early:
+            // pump() never reads once the connection has ended.
+            var p = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+            _ = Syscall.poll(&p, 1, timeoutMs: 20)
+        }
+        return true
+    }
+
     // MARK: sending
 
     func send(_ op: TransferOp) throws(WSAError) {
@@ -223,6 +247,7 @@ final class SoftConnection: TransportConnection {
     private func updateInterest() {
         interest.withLock { i in
             let reading = !receivePaused.load(ordering: .sequentiallyConsistent) && !respondersBackedUp
+                && selfDriving.load(ordering: .sequentiallyConsistent) == 0
             let writing = framesWaiting.load(ordering: .sequentiallyConsistent)
             guard !i.finished, let id = i.registration, i.reading != reading || i.writing != writing
             else { return }
@@ -279,7 +304,7 @@ final class SoftConnection: TransportConnection {
         }
         ops += sends
         pinned.forEach { regions.end($0) }
-        regions.removeAll()   // the peer can reach nothing once the connection ends
+        regions.closeAccess()   // the peer can reach nothing once the connection ends
         return ops
     }
 

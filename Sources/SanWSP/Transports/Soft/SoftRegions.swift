@@ -14,6 +14,7 @@ final class SoftRegions: Sendable {
     }
     private struct Table {
         var regions: [UInt64: Region] = [:]
+        var open = true   // false once the connection ended: nothing is reachable any more
         var nextId = UInt64.random(in: 1...(1 << 48))
     }
     private let table = Mutex(Table())
@@ -43,7 +44,7 @@ final class SoftRegions: Sendable {
     /// or nil for any violation (unknown id, wrong key, missing right, out of bounds).
     func begin(_ h: SoftWire.RdmaHeader, needs: MemoryAccess) -> UInt? {
         table.withLock { t in
-            guard var region = t.regions[h.regionId], region.key == h.key,
+            guard t.open, var region = t.regions[h.regionId], region.key == h.key,
                   region.access.contains(needs),
                   UInt64(h.offset) + UInt64(h.length) <= UInt64(region.length) else { return nil }
             region.inUse += 1
@@ -56,5 +57,7 @@ final class SoftRegions: Sendable {
         table.withLock { t in t.regions[regionId]?.inUse -= 1 }
     }
 
-    func removeAll() { table.withLock { $0.regions.removeAll() } }
+    /// The connection ended: no region is reachable any more, but the switch may still
+    /// deregister its descriptors (and gets 0, not WSAEINVAL, for valid ones).
+    func closeAccess() { table.withLock { $0.open = false } }
 }

@@ -390,6 +390,8 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
         return sends.withLock { check($0) } || receives.withLock { check($0) }
     }
 
+    func driveProgress(until done: () -> Bool) -> Bool { false }
+
     // MARK: ending
 
     /// rdma_cm events of an established connection.
