@@ -20,9 +20,11 @@ let package = Package(
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
         // rdma-core headers only: the libraries are loaded with dlopen (VerbsLibrary.swift).
         .systemLibrary(name: "CVerbs", path: "Sources/CVerbs"),
+        // Resets the Swift runtime's cached thread id in fork() children (fork_safety.c).
+        .target(name: "CForkSafety", path: "Sources/CForkSafety"),
         .target(
             name: "SanWSP",
-            dependencies: ["WinSock", "CSystem", "CVerbs"],
+            dependencies: ["WinSock", "CSystem", "CVerbs", "CForkSafety"],
             swiftSettings: [.swiftLanguageMode(.v6)],
             linkerSettings: [.unsafeFlags(linkerFlags)]
         ),

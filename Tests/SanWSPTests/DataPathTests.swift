@@ -161,4 +161,40 @@ struct DataPathTests {
         #expect(target.bytes == [UInt8](repeating: 0x5A, count: 4096))   // untouched
         if !write { #expect(local.bytes == [UInt8](repeating: 0xEE, count: 4096)) }
     }
+
+    @Test func rdmaDescriptorsDeregisterAfterThePeerLeft() throws {
+        let pair = try #require(ConnectedPair.make(port: 47360))
+        defer { pair.close() }
+        let region = Buffer(4096)
+        var (desc, err) = rdmaDescriptor(pair.server, region, MEM_READWRITE)
+        #expect(err == 0)
+        #expect(closeSocket(pair.client) == 0)
+        var value: Int32 = 0, len: Int32 = 4
+        for _ in 0..<200 where value == 0 {
+            usleep(5000)
+            _ = withUnsafeMutableBytes(of: &value) {
+                WSPGetSockOpt(pair.server, WS_SOL_SOCKET, WS_SO_ERROR, $0.baseAddress!.assumingMemoryBound(to: CChar.self), &len, &err)
+            }
+        }
+        #expect(value == WSAECONNRESET)
+        #expect(WSPDeregisterRdmaMemory(pair.server, &desc, DWORD(desc.count), &err) == 0)
+        #expect(WSPDeregisterRdmaMemory(pair.server, &desc, DWORD(desc.count), &err) == SOCKET_ERROR && err == WSAEINVAL)
+        #expect(WSPDeregisterRdmaMemory(pair.server, &desc, 39, &err) == SOCKET_ERROR && err == WSAEINVAL)
+    }
+
+    @Test func bufferArraysAreCopiedWhenPosted() throws {
+        let pair = try #require(ConnectedPair.make(port: 47370))
+        defer { pair.close() }
+        let a = Buffer(4096, fill: 0x42), b = Buffer(4096)
+        _ = register(pair.client, a, MEM_READ)
+        _ = register(pair.server, b, MEM_WRITE)
+        let r = Op(), s = Op()
+        #expect(recv(pair.server, r, [(b.pointer, 4096)]) == WSA_IO_PENDING)
+        // The switch may reuse its WSABUF arrays as soon as the call returns.
+        r.bufs[0] = WSABUF(len: 1, buf: UnsafeMutablePointer(bitPattern: 0x10))
+        #expect(send(pair.client, s, [(a.pointer, 1000)]) == WSA_IO_PENDING)
+        s.bufs[0] = WSABUF(len: 1, buf: UnsafeMutablePointer(bitPattern: 0x10))
+        #expect(r.wait(pair.server) == (true, 1000, 0))
+        #expect(Array(b.bytes[0..<1000]) == [UInt8](repeating: 0x42, count: 1000))
+    }
 }

@@ -86,13 +86,15 @@ extension ProviderSocket {
 
     /// Checks that each local buffer lies inside one of this socket's registrations allowing
     /// `access`: the provider only touches memory the switch registered.
-    func checkRegistered(_ op: TransferOp, access: MemoryAccess) throws(WSAError) {
+    func checkRegistered(_ op: TransferOp, handles: UnsafePointer<WSABUFEX>?, access: MemoryAccess)
+        throws(WSAError)
+    {
         let ok = state.withLock { s -> Bool in
             for i in 0..<op.count {
                 let (address, size) = op.buffer(i)
                 if size == 0 { continue }
-                if op.kind == .rdmaWrite || op.kind == .rdmaRead {
-                    let handle = UnsafePointer<WSABUFEX>(bitPattern: op.buffers)![i].handle
+                if let handles {
+                    let handle = handles[i].handle
                     guard let r = LocalRegistrations.lookup(handle), r.owner == s.descriptor,
                           r.access.contains(access), r.contains(address, size) else { return false }
                 } else {
@@ -138,17 +140,15 @@ extension ProviderSocket {
     // MARK: WSPSend / WSPRecv / WSPRdmaWrite / WSPRdmaRead
 
     /// Validates and starts one overlapped transfer; it completes through `transferCompleted`.
-    func startTransfer(_ op: TransferOp, remote: (UnsafeRawPointer?, DWORD, DWORD)? = nil)
-        throws(WSAError)
+    func startTransfer(_ op: TransferOp, handles: UnsafePointer<WSABUFEX>? = nil,
+                       remote: (UnsafeRawPointer?, DWORD, DWORD)? = nil) throws(WSAError)
     {
         guard let ov = UnsafeMutablePointer<WSAOVERLAPPED>(bitPattern: op.overlapped) else {
             throw .invalid
         }
-        guard op.count == 0 || op.buffers != 0 else { throw .fault }
-        guard op.count <= Self.maximumBuffers else { throw .invalid }
         let (connection, limits) = try liveConnection()
         let needs: MemoryAccess = (op.kind == .send || op.kind == .rdmaWrite) ? .read : .write
-        try checkRegistered(op, access: needs)
+        try checkRegistered(op, handles: handles, access: needs)
         let limit = (op.kind == .send || op.kind == .receive) ? limits.maxMessageSize : limits.maxRdmaSize
         guard op.total <= Int(limit) else { throw WSAError(WSAEMSGSIZE) }
         var region: RemoteRegion?
@@ -164,18 +164,6 @@ extension ProviderSocket {
 
     /// More buffers than this in one call is WSAEINVAL (the kernel's IOV_MAX, less a header).
     static let maximumBuffers = 1000
-
-    /// Sums the buffer lengths (WSAEFAULT for an unreadable array, WSAEMSGSIZE past 4 GiB).
-    static func totalLength(_ buffers: UInt, _ count: Int, extended: Bool) throws(WSAError) -> Int {
-        guard count == 0 || buffers != 0 else { throw .fault }
-        var total = 0
-        for i in 0..<min(count, maximumBuffers + 1) {
-            let len = extended ? Int(UnsafePointer<WSABUFEX>(bitPattern: buffers)![i].len)
-                               : Int(UnsafePointer<WSABUF>(bitPattern: buffers)![i].len)
-            total += len
-        }
-        return total
-    }
 
     // MARK: WSPGetOverlappedResult
 

@@ -79,11 +79,12 @@ private func rdma(
 ) throws(WSAError) {
     let socket = try Provider.shared.socket(s)
     guard let lpOverlapped, routine == nil else { throw .invalid }
-    let buffers = UInt(bitPattern: lpBuffers)
-    let total = try ProviderSocket.totalLength(buffers, Int(count), extended: true)
+    let segments = try Segments(
+        lpBuffers, count: Int(count), extended: true, limit: ProviderSocket.maximumBuffers)
     try socket.startTransfer(
-        TransferOp(overlapped: UInt(bitPattern: lpOverlapped), buffers: buffers, count: Int(count),
-                   total: total, kind: kind, flags: flags),
+        TransferOp(overlapped: UInt(bitPattern: lpOverlapped), segments: segments, kind: kind,
+                   flags: flags),
+        handles: lpBuffers.map { UnsafePointer($0) },
         remote: (descriptor.map { UnsafeRawPointer($0) }, descriptorLength, offset))
     throw WSAError(WSA_IO_PENDING)
 }

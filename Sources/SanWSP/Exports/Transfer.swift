@@ -25,10 +25,9 @@ public func WSPSend(
         let socket = try Provider.shared.socket(s)
         let ov = try overlappedArguments(lpOverlapped, lpCompletionRoutine)
         guard dwFlags == 0 else { throw .opNotSupported }   // no MSG_OOB/MSG_PARTIAL on a SAN
-        let buffers = UInt(bitPattern: lpBuffers)
-        let total = try ProviderSocket.totalLength(buffers, Int(dwBufferCount), extended: false)
-        try socket.startTransfer(TransferOp(
-            overlapped: ov, buffers: buffers, count: Int(dwBufferCount), total: total, kind: .send))
+        let segments = try Segments(
+            lpBuffers, count: Int(dwBufferCount), extended: false, limit: ProviderSocket.maximumBuffers)
+        try socket.startTransfer(TransferOp(overlapped: ov, segments: segments, kind: .send))
         throw WSAError(WSA_IO_PENDING)
     }
 }
@@ -45,11 +44,9 @@ public func WSPRecv(
         let ov = try overlappedArguments(lpOverlapped, lpCompletionRoutine)
         guard let lpFlags else { throw .fault }
         guard lpFlags.pointee == 0 else { throw .opNotSupported }   // no MSG_PEEK/MSG_OOB
-        let buffers = UInt(bitPattern: lpBuffers)
-        let total = try ProviderSocket.totalLength(buffers, Int(dwBufferCount), extended: false)
-        try socket.startTransfer(TransferOp(
-            overlapped: ov, buffers: buffers, count: Int(dwBufferCount), total: total,
-            kind: .receive))
+        let segments = try Segments(
+            lpBuffers, count: Int(dwBufferCount), extended: false, limit: ProviderSocket.maximumBuffers)
+        try socket.startTransfer(TransferOp(overlapped: ov, segments: segments, kind: .receive))
         throw WSAError(WSA_IO_PENDING)
     }
 }

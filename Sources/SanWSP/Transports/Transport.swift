@@ -24,25 +24,72 @@ enum TransferKind: UInt8, Sendable {
     case send, receive, rdmaWrite, rdmaRead
 }
 
-/// One overlapped operation as the transport carries it: the switch's own structures, by
-/// address (they stay valid until the operation completes). No allocation per operation.
+/// The local buffers of one operation, copied from the switch's WSABUF / WSABUFEX array when
+/// the operation is posted (the switch may reuse the array at once, as with the InfiniBand
+/// provider). Up to four are kept inline, so the usual one- or two-buffer operation allocates
+/// nothing.
+struct Segments: Sendable {
+    private var inline: ((UInt, Int), (UInt, Int), (UInt, Int), (UInt, Int)) =
+        ((0, 0), (0, 0), (0, 0), (0, 0))
+    private var more: [(UInt, Int)] = []
+    private(set) var count = 0
+    private(set) var total = 0
+
+    static let inlineCapacity = 4
+
+    init() {}
+
+    /// Copies `count` buffers; WSAEFAULT for a NULL array, WSAEINVAL past `limit` buffers.
+    init(_ pointer: UnsafeRawPointer?, count: Int, extended: Bool, limit: Int) throws(WSAError) {
+        guard count == 0 || pointer != nil else { throw .fault }
+        guard count <= limit else { throw .invalid }
+        for i in 0..<count {
+            if extended {
+                let b = pointer!.assumingMemoryBound(to: WSABUFEX.self)[i]
+                append(UInt(bitPattern: b.buf), Int(b.len))
+            } else {
+                let b = pointer!.assumingMemoryBound(to: WSABUF.self)[i]
+                append(UInt(bitPattern: b.buf), Int(b.len))
+            }
+        }
+    }
+
+    mutating func append(_ address: UInt, _ length: Int) {
+        switch count {
+        case 0: inline.0 = (address, length)
+        case 1: inline.1 = (address, length)
+        case 2: inline.2 = (address, length)
+        case 3: inline.3 = (address, length)
+        default: more.append((address, length))
+        }
+        count += 1
+        total += length
+    }
+
+    subscript(i: Int) -> (UInt, Int) {
+        switch i {
+        case 0: inline.0
+        case 1: inline.1
+        case 2: inline.2
+        case 3: inline.3
+        default: more[i - Self.inlineCapacity]
+        }
+    }
+}
+
+/// One overlapped operation as the transport carries it: the switch's WSAOVERLAPPED by address
+/// (it stays valid until the operation completes) and its buffers. No allocation per operation.
 struct TransferOp: Sendable {
     var overlapped: UInt   // LPWSAOVERLAPPED
-    var buffers: UInt      // LPWSABUF (send/receive) or LPWSABUFEX (RDMA)
-    var count: Int
-    var total: Int
+    var segments: Segments
     var kind: TransferKind
     var flags: DWORD = 0   // reported back in WSAOVERLAPPED.Offset
 
-    /// The i-th local buffer (address, length), whichever array type `buffers` is.
-    func buffer(_ i: Int) -> (UInt, Int) {
-        if kind == .rdmaWrite || kind == .rdmaRead {
-            let b = UnsafePointer<WSABUFEX>(bitPattern: buffers)![i]
-            return (UInt(bitPattern: b.buf), Int(b.len))
-        }
-        let b = UnsafePointer<WSABUF>(bitPattern: buffers)![i]
-        return (UInt(bitPattern: b.buf), Int(b.len))
-    }
+    var count: Int { segments.count }
+    var total: Int { segments.total }
+
+    /// The i-th local buffer (address, length).
+    func buffer(_ i: Int) -> (UInt, Int) { segments[i] }
 
     func uses(base: UInt, length: Int) -> Bool {
         for i in 0..<count {
