@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -115,8 +116,25 @@ static void op_init(mp_op *op, void *buf, size_t len)
     op->buf.buf = buf;
 }
 
+/* SANWSP_EXPECT_TRANSPORT=soft|verbs: every connected socket used for data must be carried by
+ * that transport (SO_SANWSP_TRANSPORT), so a run proves which transport it tested. */
+static void check_transport(SOCKET s)
+{
+    const char *want = getenv("SANWSP_EXPECT_TRANSPORT");
+    if (!want || !*want)
+        return;
+    DWORD kind = 0;
+    int len = sizeof kind, err = MP_NOERR;
+    if (WSPGetSockOpt(s, WS_SOL_SOCKET, SO_SANWSP_TRANSPORT, (char *)&kind, &len, &err) != 0)
+        return; /* closed or not connected: the caller's own checks report that */
+    DWORD expected = strcmp(want, "verbs") == 0 ? SANWSP_TRANSPORT_VERBS : SANWSP_TRANSPORT_SOFT;
+    if (kind != 0)
+        CHECK_EQ_INT(kind, expected);
+}
+
 int mp_send(SOCKET s, mp_op *op, void *buf, size_t len)
 {
+    check_transport(s);
     op_init(op, buf, len);
     int err = MP_NOERR;
     int rc = WSPSend(s, &op->buf, 1, NULL, 0, &op->ov, NULL, NULL, &err);
@@ -125,6 +143,7 @@ int mp_send(SOCKET s, mp_op *op, void *buf, size_t len)
 
 int mp_recv(SOCKET s, mp_op *op, void *buf, size_t len)
 {
+    check_transport(s);
     op_init(op, buf, len);
     int err = MP_NOERR;
     op->flags = 0;

@@ -30,8 +30,11 @@ final class SoftConnection: TransportConnection {
     // and read under `interest`: whichever updateInterest runs last sees the latest values, so
     // racing updates cannot leave a stale mask behind.
     private let receivePaused = Atomic(false)
-    /// Threads receiving for themselves (driveProgress): the engine stops watching input.
-    private let selfDriving = Atomic(0)
+    /// A thread receiving for itself (driveProgress): the engine stops watching input.
+    private let driving = Atomic(false)
+    /// Wakes that thread when a completion arrives by another path (a send the engine
+    /// finished, a loss, a close).
+    private let wakeFD: Int32?
     private let framesWaiting = Atomic(false)
     private let respondersFull = Atomic(false)
 
@@ -45,9 +48,13 @@ final class SoftConnection: TransportConnection {
         self.events = events
         self.limits = limits
         receiver = Mutex(SoftReceiver())
+        if case .success(let fd) = Syscall.makeEventFD() { wakeFD = fd } else { wakeFD = nil }
     }
 
-    deinit { receiver.withLock { $0.freeStaging() } }
+    deinit {
+        receiver.withLock { $0.freeStaging() }
+        if let wakeFD { Syscall.closeFD(wakeFD) }
+    }
 
     /// Starts watching the socket; call on the loop thread.
     func start() {
@@ -77,26 +84,54 @@ final class SoftConnection: TransportConnection {
             if respondersBackedUp { return updateInterest() }
             let step = receiver.withLock { r -> SoftReceiver.Step in
                 guard r.lostError == nil, !r.paused else { return .paused }
-                let step = r.step(fd: socket.fd, regions: regions, limits: limits)
+                var step = r.step(fd: socket.fd, regions: regions, limits: limits)
                 receivePaused.store(r.paused, ordering: .sequentiallyConsistent)
-                // Reserve while the operation is still ours alone (see ConnectionEvents).
-                if case .deliver = step, !events.reserveDelivery() { return .progress }
+                switch step {
+                case .deliver:
+                    // Reserve while the operation is still ours alone (see ConnectionEvents).
+                    if !events.reserveDelivery() { step = .progress }
+                case .queue(let frame), .violation(let frame):
+                    // Answers are queued in the order their requests were parsed, even when
+                    // two threads pump this connection.
+                    appendAnswer(frame)
+                default:
+                    break
+                }
                 return step
             }
             switch step {
             case .progress: continue
-            case .deliver(let c): events.transferCompleted(c.op, error: c.error, bytes: c.bytes)
+            case .deliver(let c): deliver(c.op, error: c.error, bytes: c.bytes)
             case .wouldBlock: return
             case .paused:
                 updateInterest()
                 return
             case .lost(let error): return lose(error)
-            case .queue(let frame):
-                enqueue(frame)
-            case .violation(let frame):
-                enqueue(frame)
+            case .queue: flush()
+            case .violation:
+                flush()
                 return lose(WSAECONNABORTED)
             }
+        }
+    }
+
+    /// Call with the receiver locked (lock order: receiver, then sender).
+    private func appendAnswer(_ frame: OutgoingFrame) {
+        let queued = sender.withLock { s -> Bool in
+            guard s.lostError == nil else { return false }
+            s.queue.append(frame)
+            if case .region = frame.payload { s.readResponsesQueued += 1 }
+            mirror(s)
+            return true
+        }
+        if !queued, case .region(_, _, let id) = frame.payload { regions.end(id) }
+    }
+
+    /// Hands a completion to the core and wakes a thread driving this connection.
+    private func deliver(_ op: TransferOp, error: Int32, bytes: Int) {
+        events.transferCompleted(op, error: error, bytes: bytes)
+        if driving.load(ordering: .sequentiallyConsistent), let wake = wakeFD {
+            Syscall.signal(eventFD: wake)
         }
     }
 
@@ -123,19 +158,23 @@ final class SoftConnection: TransportConnection {
             r.posted.append(op)
             return (nil, resume)
         }
-        if let c = outcome.0 { events.transferCompleted(c.op, error: c.error, bytes: c.bytes) }
+        if let c = outcome.0 { deliver(c.op, error: c.error, bytes: c.bytes) }
         if outcome.1 {
             updateInterest()
             loop.execute { [weak self] in self?.pump() }
         }
     }
 
-    /// The waiting thread reads and parses the socket itself, as the engine would.
+    /// The waiting thread reads and parses the socket itself, as the engine would: one
+    /// wake-up per message instead of two. One thread drives a connection at a time; others
+    /// (and everyone when the wake-up descriptor could not be made) wait on the core's signal.
     func driveProgress(until done: () -> Bool) -> Bool {
-        selfDriving.add(1, ordering: .sequentiallyConsistent)
+        guard let wake = wakeFD else { return false }
+        guard driving.compareExchange(expected: false, desired: true,
+                                      ordering: .sequentiallyConsistent).exchanged else { return false }
         updateInterest()
         defer {
-            selfDriving.subtract(1, ordering: .sequentiallyConsistent)
+            driving.store(false, ordering: .sequentiallyConsistent)
             updateInterest()
             // Input that arrived as we stopped is the engine's again.
             loop.execute { [weak self] in self?.pump() }
@@ -143,11 +182,15 @@ final class SoftConnection: TransportConnection {
         while !done() {
             pump()
             if done() { break }
-            // Nothing parsable: sleep until the socket has input (or a completion from another
-            // path, seen at the next check). A stale descriptor only makes poll return early:
-            // pump() never reads once the connection has ended.
-            var p = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
-            _ = Syscall.poll(&p, 1, timeoutMs: 20)
+            // A stale socket descriptor only makes poll return early: pump() never reads once
+            // the connection has ended.
+            let woken = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) { fds -> Bool in
+                fds[0] = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+                fds[1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
+                _ = Syscall.poll(fds.baseAddress!, 2, timeoutMs: 1000)
+                return fds[1].revents != 0
+            }
+            if woken { Syscall.drain(eventFD: wake) }
         }
         return true
     }
@@ -223,7 +266,7 @@ final class SoftConnection: TransportConnection {
                 }
             }
             switch result {
-            case .completed(let op): events.transferCompleted(op, error: 0, bytes: op.total)
+            case .completed(let op): deliver(op, error: 0, bytes: op.total)
             case .regionDone(let id):
                 regions.end(id)
                 if !respondersBackedUp {
@@ -247,7 +290,7 @@ final class SoftConnection: TransportConnection {
     private func updateInterest() {
         interest.withLock { i in
             let reading = !receivePaused.load(ordering: .sequentiallyConsistent) && !respondersBackedUp
-                && selfDriving.load(ordering: .sequentiallyConsistent) == 0
+                && !driving.load(ordering: .sequentiallyConsistent)
             let writing = framesWaiting.load(ordering: .sequentiallyConsistent)
             guard !i.finished, let id = i.registration, i.reading != reading || i.writing != writing
             else { return }
@@ -327,9 +370,10 @@ final class SoftConnection: TransportConnection {
             socket.close()
         }
         for op in ops where events.reserveDelivery() {
-            events.transferCompleted(op, error: error, bytes: 0)
+            deliver(op, error: error, bytes: 0)
         }
         events.connectionLost(error: error)
+        if let wake = wakeFD { Syscall.signal(eventFD: wake) }
     }
 
     /// Local close: the pending operations go back to the caller (to abort), the peer gets a
