@@ -15,7 +15,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
-extern __thread int _ZZN5swift14threading_impl5linux13ulock_get_tidEvE3tid __attribute__((weak));
+extern __thread int _ZZN5swift14threading_impl5linux13ulock_get_tidEvE3tid
+    __attribute__((weak, visibility("hidden"), tls_model("local-dynamic")));
 
 static void sanwsp_fork_child(void) {
     if (&_ZZN5swift14threading_impl5linux13ulock_get_tidEvE3tid != NULL)
