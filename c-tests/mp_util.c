@@ -132,6 +132,12 @@ static void check_transport(SOCKET s)
         CHECK_EQ_INT(kind, expected);
 }
 
+const char *mp_ip(void)
+{
+    const char *ip = getenv("SANWSP_TEST_IP");
+    return ip && *ip ? ip : "127.0.0.1";
+}
+
 int mp_send(SOCKET s, mp_op *op, void *buf, size_t len)
 {
     check_transport(s);

@@ -17,6 +17,9 @@
 #define MP_NOERR (-7777) /* a value no call writes: "lpErrno untouched" */
 
 /* ---- provider ------------------------------------------------------------------------------ */
+/* The address the tests use: SANWSP_TEST_IP, default 127.0.0.1 (the soft-RoCE VM sets its
+ * RDMA address, since loopback is not served by an RDMA device). */
+const char *mp_ip(void);
 /* ts_init(RTLD_DEFAULT) + WSPStartupEx(2.2); returns WSPStartupEx's result. */
 int mp_startup(void);
 /* Closes nothing; WSPCleanup, then CHECKs the switch's handle counters balance. */

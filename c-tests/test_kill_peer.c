@@ -52,7 +52,7 @@ static void child(int ready_fd)
         if (l == INVALID_SOCKET)
             goto fail;
         err = MP_NOERR;
-        if (mp_bind(l, "127.0.0.1", p) == 0 && WSPListen(l, 5, &err) == 0)
+        if (mp_bind(l, mp_ip(), p) == 0 && WSPListen(l, 5, &err) == 0)
             break;
         WSPCloseSocket(l, &err);
         l = INVALID_SOCKET;
@@ -128,8 +128,8 @@ int main(void)
     int err;
     SOCKET s = mp_socket(&err);
     CHECK(s != INVALID_SOCKET);
-    CHECK_EQ_INT(mp_bind(s, "127.0.0.1", 0), 0);
-    struct sockaddr_in to = ts_sin("127.0.0.1", port);
+    CHECK_EQ_INT(mp_bind(s, mp_ip(), 0), 0);
+    struct sockaddr_in to = ts_sin(mp_ip(), port);
     err = MP_NOERR;
     CHECK_EQ_INT(WSPConnect(s, (struct sockaddr *)&to, sizeof to, NULL, NULL, NULL, NULL, &err), 0);
 
@@ -201,7 +201,10 @@ int main(void)
         if (i < NRECV) {
             CHECK(mp_is_loss(result[i]));
         } else {
-            CHECK(mp_is_loss(result[i]) || (result[i] == 0 && got[i] == REGION));
+            /* Over verbs the dead process's memory registrations can go before its queue pair:
+             * the HCA then reports the write as a remote access error. */
+            CHECK(mp_is_loss(result[i]) || result[i] == WSAEACCES ||
+                  (result[i] == 0 && got[i] == REGION));
         }
     }
     printf("all pending operations ended %lld ms after SIGKILL\n", slowest);

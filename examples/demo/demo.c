@@ -35,6 +35,16 @@
 #define CTL 256u
 
 /* ---- a minimal switch ------------------------------------------------------------------------ */
+/* The address to run on: SANWSP_TEST_IP (e.g. the soft-RoCE VM's RDMA address), else loopback. */
+static in_addr_t test_address(void)
+{
+    const char *ip = getenv("SANWSP_TEST_IP");
+    struct in_addr a;
+    if (ip && *ip && inet_pton(AF_INET, ip, &a) == 1)
+        return a.s_addr;
+    return htonl(INADDR_LOOPBACK);
+}
+
 static atomic_long n_create, n_close, n_complete;
 static atomic_ulong next_handle = 0x5000;
 static BOOL (*set_event)(WSAEVENT);
@@ -376,7 +386,7 @@ static int listener(const char *path, int ready_fd)
     for (int i = 0; i < 50 && l == INVALID_SOCKET; i++, port++) {
         l = P.lpWSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED, &err);
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_addr.s_addr = test_address();
         if (P.lpWSPBind(l, (struct sockaddr *)&a, sizeof a, &err) != 0 ||
             P.lpWSPListen(l, 5, &err) != 0) {
             P.lpWSPCloseSocket(l, &err);
@@ -480,7 +490,7 @@ static int connector(const char *path, unsigned short port)
     int err = 0;
     SOCKET s = P.lpWSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED, &err);
     struct sockaddr_in local = { .sin_family = AF_INET }, remote = local;
-    local.sin_addr.s_addr = remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    local.sin_addr.s_addr = remote.sin_addr.s_addr = test_address();
     remote.sin_port = htons(port);
     const char *off = getenv("SANWSP_SOFT_PORT_OFFSET");
     long offset = off && *off ? atol(off) : 10000;

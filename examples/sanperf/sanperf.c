@@ -64,6 +64,16 @@ typedef struct row_info {
     const char *what;
 } row_info;
 
+/* The address to run on: SANWSP_TEST_IP (e.g. the soft-RoCE VM's RDMA address), else loopback. */
+static in_addr_t test_address(void)
+{
+    const char *ip = getenv("SANWSP_TEST_IP");
+    struct in_addr a;
+    if (ip && *ip && inet_pton(AF_INET, ip, &a) == 1)
+        return a.s_addr;
+    return htonl(INADDR_LOOPBACK);
+}
+
 static const row_info ROWS[NROWS] = {
     [R_TCP_LAT] = { "tcp_lat", 1, 0, -1, "kernel TCP ping-pong, TCP_NODELAY" },
     [R_WSP_LAT] = { "wsp_lat", 1, 0, R_TCP_LAT, "WSPSend/WSPRecv ping-pong" },
@@ -534,7 +544,7 @@ static void setup_server0(void)
     int err = 0;
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_addr.s_addr = test_address();
     socklen_t alen = sizeof a;
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 4) != 0 ||
         getsockname(lfd, (struct sockaddr *)&a, &alen) != 0)
@@ -552,7 +562,7 @@ static void setup_server0(void)
         if (l == INVALID_SOCKET)
             die("WSPSocket: %d", err);
         struct sockaddr_in w = { .sin_family = AF_INET, .sin_port = htons(wport) };
-        w.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        w.sin_addr.s_addr = test_address();
         if (P.lpWSPBind(l, (struct sockaddr *)&w, sizeof w, &err) != 0 ||
             P.lpWSPListen(l, 4, &err) != 0) {
             P.lpWSPCloseSocket(l, &err);
@@ -606,7 +616,7 @@ static void setup_client0(void)
 
     C.tcp = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(ports[0]) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_addr.s_addr = test_address();
     if (C.tcp < 0 || connect(C.tcp, (struct sockaddr *)&a, sizeof a) != 0)
         die("TCP connect: %s", strerror(errno));
     tcp_nodelay(C.tcp);
@@ -614,7 +624,7 @@ static void setup_client0(void)
     provider_load();
     C.ws = P.lpWSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED, &err);
     struct sockaddr_in local = { .sin_family = AF_INET };
-    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    local.sin_addr.s_addr = test_address();
     if (C.ws == INVALID_SOCKET || P.lpWSPBind(C.ws, (struct sockaddr *)&local, sizeof local, &err))
         die("WSPSocket/WSPBind: %d", err);
     struct sockaddr_in remote = a;
