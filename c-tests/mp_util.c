@@ -118,7 +118,7 @@ static void op_init(mp_op *op, void *buf, size_t len)
 
 /* SANWSP_EXPECT_TRANSPORT=soft|verbs: every connected socket used for data must be carried by
  * that transport (SO_SANWSP_TRANSPORT), so a run proves which transport it tested. */
-static void check_transport(SOCKET s)
+void mp_check_transport(SOCKET s)
 {
     const char *want = getenv("SANWSP_EXPECT_TRANSPORT");
     if (!want || !*want)
@@ -140,7 +140,7 @@ const char *mp_ip(void)
 
 int mp_send(SOCKET s, mp_op *op, void *buf, size_t len)
 {
-    check_transport(s);
+    mp_check_transport(s);
     op_init(op, buf, len);
     int err = MP_NOERR;
     int rc = WSPSend(s, &op->buf, 1, NULL, 0, &op->ov, NULL, NULL, &err);
@@ -149,7 +149,7 @@ int mp_send(SOCKET s, mp_op *op, void *buf, size_t len)
 
 int mp_recv(SOCKET s, mp_op *op, void *buf, size_t len)
 {
-    check_transport(s);
+    mp_check_transport(s);
     op_init(op, buf, len);
     int err = MP_NOERR;
     op->flags = 0;

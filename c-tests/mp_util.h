@@ -39,6 +39,10 @@ int mp_wait_events(SOCKET s, WSAEVENT e, DWORD ms, WSANETWORKEVENTS *out);
 SOCKET mp_accept(SOCKET l, WSAEVENT e, LPCONDITIONPROC cf, DWORD_PTR ctx, struct sockaddr_in *peer,
                  DWORD ms, int *err);
 
+/* With SANWSP_EXPECT_TRANSPORT=soft|verbs set, CHECKs that connected socket s is carried by that
+ * transport (SO_SANWSP_TRANSPORT). mp_send/mp_recv call it on every use. */
+void mp_check_transport(SOCKET s);
+
 /* ---- overlapped operations ----------------------------------------------------------------- */
 typedef struct mp_op {
     WSAOVERLAPPED ov;
