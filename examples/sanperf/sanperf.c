@@ -23,6 +23,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -116,6 +117,8 @@ static struct {
     int nsizes;
     int rows[NROWS];   /* selected */
     int quick, check, window;
+    int rounds;        /* the whole plan runs this many times; figures are medians */
+    int cpu[2];        /* server / client CPU, -1 = not pinned */
     double duration;   /* seconds per bandwidth measurement */
     const char *csv, *json;
     size_t maxsize;
@@ -1027,6 +1030,20 @@ static int run_client(int phase, int from)
 
 /* Runs one phase from plan index `from`: a server and a client process. Returns 0 if both
  * exited cleanly. When one fails, the other is given a few seconds, then killed. */
+/* Pins the calling process (and the threads it starts, the provider's engine among them) to
+ * one CPU, so TCP and the provider are measured with the same placement: on small virtual
+ * machines an unpinned ping-pong flips between same-CPU (fast) and cross-CPU wake-ups. */
+static void pin(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        fprintf(stderr, "sanperf: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
+}
+
 static int run_phase(int phase, int from)
 {
     SH->cur = -1;
@@ -1042,6 +1059,7 @@ static int run_phase(int phase, int from)
     if (ps == 0) {
         close(sv[0]);
         ctl_fd = sv[1];
+        pin(cfg.cpu[0]);
         alarm(cfg.quick ? 120 : 600);
         _exit(run_server(phase));
     }
@@ -1051,6 +1069,7 @@ static int run_phase(int phase, int from)
     if (pc == 0) {
         close(sv[1]);
         ctl_fd = sv[0];
+        pin(cfg.cpu[1]);
         alarm(cfg.quick ? 120 : 600);
         int rc = run_client(phase, from);
         fflush(NULL);
@@ -1156,7 +1175,76 @@ static double value(int row, int si)
     return ROWS[row].lat ? r->med_us : r->mbps;
 }
 
-static double ratio(int row, int si) { return value(row, si) / ref_value(row, si); }
+/* Ratios are taken per round (row and reference measured minutes apart at most) and the
+ * median over the rounds is reported: machine drift between rounds cancels out. */
+#define MAX_ROUNDS 9
+static result rounds[MAX_ROUNDS][NROWS][MAX_SIZES];
+static int nrounds_done;
+static double round_ratio(int k, int row, int si)
+{
+    int ref = ROWS[row].ref;
+    if (ref < 0 || rounds[k][row][si].state != 1 || rounds[k][ref][si].state != 1)
+        return NAN;
+    return ROWS[row].lat ? rounds[k][row][si].med_us / rounds[k][ref][si].med_us
+                         : rounds[k][row][si].mbps / rounds[k][ref][si].mbps;
+}
+
+static double median_of(double *v, int n)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            v[m++] = v[i];
+    if (m == 0)
+        return NAN;
+    for (int i = 1; i < m; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+}
+
+static double ratio(int row, int si)
+{
+    if (nrounds_done <= 1)
+        return value(row, si) / ref_value(row, si);
+    double v[MAX_ROUNDS];
+    for (int k = 0; k < nrounds_done; k++)
+        v[k] = round_ratio(k, row, si);
+    return median_of(v, nrounds_done);
+}
+
+/* The reported figures: per-field medians over the rounds (a failed round does not count). */
+static void combine_rounds(void)
+{
+    for (int row = 0; row < NROWS; row++)
+        for (int si = 0; si < cfg.nsizes; si++) {
+            result *out = &SH->r[row][si];
+            double med[MAX_ROUNDS], p99[MAX_ROUNDS], p999[MAX_ROUNDS], mbps[MAX_ROUNDS];
+            int ok = 0;
+            for (int k = 0; k < nrounds_done; k++) {
+                const result *r = &rounds[k][row][si];
+                med[k] = r->state == 1 ? r->med_us : NAN;
+                p99[k] = r->state == 1 ? r->p99_us : NAN;
+                p999[k] = r->state == 1 ? r->p999_us : NAN;
+                mbps[k] = r->state == 1 ? r->mbps : NAN;
+                ok += r->state == 1;
+                if (r->state != 0 && out->state == 0)
+                    *out = *r;
+                if (r->state == 2)
+                    *out = *r; /* keep a failure's note visible */
+            }
+            if (ok > 0) {
+                out->state = 1;
+                out->med_us = median_of(med, nrounds_done);
+                out->p99_us = median_of(p99, nrounds_done);
+                out->p999_us = median_of(p999, nrounds_done);
+                out->mbps = median_of(mbps, nrounds_done);
+            }
+        }
+}
 
 static int size_index(size_t size)
 {
@@ -1456,7 +1544,10 @@ static void usage(FILE *f)
             "8,64,512,4K,32K,64K,256K,1M,4M)\n"
             "  --rows LIST      rows to run (default all): tcp_lat,wsp_lat,sw_lat,tcp_bw,wsp_bw,"
             "sw_bw,rdma_write_bw,rdma_read_bw\n"
-            "  --quick          fewer iterations, shorter bandwidth passes\n"
+            "  --quick          fewer iterations, shorter bandwidth passes, one round\n"
+            "  --rounds N       run everything N times, report medians (default 3, quick 1)\n"
+            "  --cpus A,B       pin the server to CPU A and the client to CPU B (default 0,1 with\n"
+            "                   2+ CPUs; 'none' leaves placement to the scheduler)\n"
             "  --window N       outstanding operations in the bandwidth rows (default 16)\n"
             "  --duration S     seconds per bandwidth measurement (default 0.5, quick 0.1)\n"
             "  --csv FILE       write the results as CSV\n"
@@ -1490,6 +1581,8 @@ static void parse_args(int argc, char **argv)
                                        4 * MIB };
     const char *sizes = NULL, *rows = NULL;
     double duration = 0;
+    int rounds = 0;
+    const char *cpus = NULL;
     cfg.window = 16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1509,6 +1602,10 @@ static void parse_args(int argc, char **argv)
             cfg.window = atoi(next);
         else if (ARG("--duration"))
             duration = atof(next);
+        else if (ARG("--rounds"))
+            rounds = atoi(next);
+        else if (ARG("--cpus"))
+            cpus = next;
         else if (strcmp(a, "--quick") == 0)
             cfg.quick = 1;
         else if (strcmp(a, "--check") == 0)
@@ -1528,6 +1625,12 @@ static void parse_args(int argc, char **argv)
     if (cfg.window < 1 || cfg.window > MAX_WINDOW)
         die("--window must be 1..%d", MAX_WINDOW);
     cfg.duration = duration > 0 ? duration : cfg.quick ? 0.1 : 0.5;
+    cfg.cpu[0] = cfg.cpu[1] = -1;
+    if (cpus && strcmp(cpus, "none") != 0)
+        sscanf(cpus, "%d,%d", &cfg.cpu[0], &cfg.cpu[1]);
+    else if (!cpus && sysconf(_SC_NPROCESSORS_ONLN) >= 2)
+        cfg.cpu[0] = 0, cfg.cpu[1] = 1;
+    cfg.rounds = rounds > 0 ? (rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds) : cfg.quick ? 1 : 3;
     if (sizes) {
         char *copy = strdup(sizes), *save = NULL;
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -1600,6 +1703,10 @@ int main(int argc, char **argv)
 
     double t0 = now();
     int failures = 0;
+    for (int round = 0; round < cfg.rounds; round++) {
+    if (cfg.rounds > 1)
+        fprintf(stderr, "sanperf: round %d of %d\n", round + 1, cfg.rounds);
+    memset(SH->r, 0, sizeof SH->r);
     for (int phase = 0; phase < 2; phase++) {
         int from = phase ? nplan_phase[0] : 0, end = from + nplan_phase[phase];
         while (from < end) {
@@ -1627,11 +1734,19 @@ int main(int argc, char **argv)
             from = cur + 1;
         }
     }
+    memcpy(rounds[round], SH->r, sizeof SH->r);
+    nrounds_done = round + 1;
+    }
+    if (nrounds_done > 1) {
+        memset(SH->r, 0, sizeof SH->r);
+        combine_rounds();
+    }
     double elapsed = now() - t0;
     int failed = failures > 0;
     print_table();
     int misses = run_checks();
-    printf("\n%d tests in %.1f s%s\n", nplan, elapsed,
+    printf("\n%d tests x %d round%s in %.1f s (figures and ratios: medians over the rounds)%s\n",
+           nplan, nrounds_done, nrounds_done == 1 ? "" : "s", elapsed,
            failed ? " (some tests FAILED: see the rows above)" : "");
     if (cfg.csv)
         write_csv(cfg.csv);

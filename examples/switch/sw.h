@@ -11,8 +11,8 @@
  * Threading: one thread may send while another receives on the same socket.
  *
  * Tuning (environment, read by sw_init):
- *   SW_RECV_BUFFERS      receives posted per connection, N (default 32, min 4)
- *   SW_BUFFER_SIZE       size of each receive/send buffer, B (default 8192, min 256)
+ *   SW_RECV_BUFFERS      receives posted per connection, N (default 16, min 4)
+ *   SW_BUFFER_SIZE       size of each receive/send buffer, B (default 65600: 64 KiB of data per message, min 256)
  *   SW_RDMA_CHUNK        receiver staging area for large blocks (default 1 MiB)
  *   SW_RDMA_THRESHOLD    override the sending side's SO_RDMA_THRESHOLD_SIZE: blocks larger than
  *                        it go by RDMA (a huge value keeps everything inline)

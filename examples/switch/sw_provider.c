@@ -530,12 +530,12 @@ int sw_init(const char *provider_path)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&g_seq_cv, &ca);
 
-    g_cfg.n = (uint32_t)env_long("SW_RECV_BUFFERS", 32);
+    g_cfg.n = (uint32_t)env_long("SW_RECV_BUFFERS", 16);
     if (g_cfg.n < 4)
         g_cfg.n = 4;
     if (g_cfg.n > 4096)
         g_cfg.n = 4096;
-    g_cfg.b = (uint32_t)env_long("SW_BUFFER_SIZE", 8192);
+    g_cfg.b = (uint32_t)env_long("SW_BUFFER_SIZE", 65600);
     if (g_cfg.b < 256)
         g_cfg.b = 256;
     if (g_cfg.b > (1u << 24))

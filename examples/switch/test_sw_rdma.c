@@ -119,6 +119,8 @@ int main(int argc, char **argv)
     if (!getenv("SW_PROVIDER"))
         setenv("SW_PROVIDER", SW_DEFAULT_PROVIDER, 1);
     setenv("SW_FORCE_WRITE_PATH", write_mode ? "1" : "0", 1);
+    /* The block counts below assume RDMA above 4 KiB (the verbs default; soft reports 64 KiB). */
+    setenv("SW_RDMA_THRESHOLD", "4096", 1);
     unsigned short port = t_port();
     int p[2];
     if (pipe(p) != 0)

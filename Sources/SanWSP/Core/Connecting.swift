@@ -62,7 +62,10 @@ extension ProviderSocket: ConnectEvents, ConnectionEvents {
                 guard try provider.serves(local) else { throw WSAError.addressNotAvailable }
             }
             let transport = try provider.transports().transport(for: local)
-            state.withLock { $0.transportKind = transport.kind }
+            state.withLock {
+                $0.transportKind = transport.kind
+                $0.limits = .of(transport.kind)
+            }
             pending = try transport.connect(
                 from: local, to: remote, callerData: callerData, events: self,
                 connectionEvents: self)

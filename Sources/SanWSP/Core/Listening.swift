@@ -180,6 +180,7 @@ extension Provider {
             s.local = request.destination
             s.peer = request.caller
             s.transportKind = request.kind
+            s.limits = .of(request.kind)
             s.connectedSince = Syscall.monotonicNanoseconds()
         }
         guard let descriptor = sockets.insert(socket) else {

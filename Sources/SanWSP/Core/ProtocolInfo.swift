@@ -57,6 +57,14 @@ struct TransportLimits: Sendable {
     let rdmaThreshold: DWORD
 
     /// 2 GiB - 1: a frame length (u32) always holds a message or an RDMA payload plus its header.
+    /// Over soft an RDMA transfer is a TCP stream write like a message but costs a round trip
+    /// more, so the switch is steered to messages up to 64 KiB.
     static let soft = TransportLimits(
+        maxMessageSize: 0x7FFF_FFFF, maxRdmaSize: 0x7FFF_FFFF, rdmaThreshold: 65536)
+    /// InfiniBand's 2 GiB message limit; RDMA pays off from a page up (the InfiniBand
+    /// provider's default).
+    static let verbs = TransportLimits(
         maxMessageSize: 0x7FFF_FFFF, maxRdmaSize: 0x7FFF_FFFF, rdmaThreshold: 4096)
+
+    static func of(_ kind: TransportKind?) -> TransportLimits { kind == .verbs ? verbs : soft }
 }

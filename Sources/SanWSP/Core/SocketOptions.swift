@@ -17,7 +17,8 @@ struct SocketOptions: Sendable {
     var sendTimeout: DWORD = 0
     var receiveTimeout: DWORD = 0
     var groupPriority: Int32 = 0
-    var rdmaThreshold: DWORD = TransportLimits.soft.rdmaThreshold
+    /// nil: the connection's transport decides (TransportLimits).
+    var rdmaThreshold: DWORD?
 }
 
 /// What WSPGetSockOpt needs to know about the socket besides its options.
@@ -36,6 +37,7 @@ enum SocketOption {
     case int32(WritableKeyPath<SocketOptions, Int32>, allowsNegative: Bool)
     case dword(WritableKeyPath<SocketOptions, DWORD>)
     case linger
+    case threshold
     case readOnly(size: Int, (SocketFacts, UnsafeMutableRawPointer) -> Void)
 
     static func lookup(level: Int32, name: Int32) throws(WSAError) -> SocketOption {
@@ -52,7 +54,7 @@ enum SocketOption {
             case WS_SO_GROUP_PRIORITY: return .int32(\.groupPriority, allowsNegative: true)
             case WS_SO_SNDTIMEO: return .dword(\.sendTimeout)
             case WS_SO_RCVTIMEO: return .dword(\.receiveTimeout)
-            case WS_SO_RDMA_THRESHOLD_SIZE: return .dword(\.rdmaThreshold)
+            case WS_SO_RDMA_THRESHOLD_SIZE: return .threshold
             case WS_SO_LINGER: return .linger
             case WS_SO_MAX_MSG_SIZE:
                 return .readOnly(size: 4) { f, p in p.storeBytes(of: f.limits.maxMessageSize, as: DWORD.self) }
@@ -92,7 +94,7 @@ enum SocketOption {
 
     var size: Int {
         switch self {
-        case .bool, .int32, .dword, .linger: 4
+        case .bool, .int32, .dword, .linger, .threshold: 4
         case .readOnly(let size, _): size
         }
     }
@@ -114,6 +116,8 @@ enum SocketOption {
         case .linger:
             optval.storeBytes(of: options.lingerOn, as: UInt16.self)
             optval.storeBytes(of: options.lingerSeconds, toByteOffset: 2, as: UInt16.self)
+        case .threshold:
+            optval.storeBytes(of: options.rdmaThreshold ?? facts.limits.rdmaThreshold, as: DWORD.self)
         case .readOnly(_, let write): write(facts, optval)
         }
         optlen.pointee = Int32(size)
@@ -132,6 +136,7 @@ enum SocketOption {
             guard allowsNegative || value >= 0 else { throw .invalid }
             options[keyPath: key] = value
         case .dword(let key): options[keyPath: key] = optval.loadUnaligned(as: DWORD.self)
+        case .threshold: options.rdmaThreshold = optval.loadUnaligned(as: DWORD.self)
         case .linger:
             options.lingerOn = optval.loadUnaligned(as: UInt16.self)
             options.lingerSeconds = optval.loadUnaligned(fromByteOffset: 2, as: UInt16.self)

@@ -28,8 +28,7 @@ struct Ring<Element> {
     @discardableResult
     mutating func popFirst() -> Element? {
         guard count > 0 else { return nil }
-        let element = storage[head]
-        storage[head] = nil
+        let element = storage[head].take()   // moves the element out, no copy
         head = (head + 1) % storage.count
         count -= 1
         return element

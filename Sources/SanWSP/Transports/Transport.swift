@@ -31,7 +31,13 @@ enum TransferKind: UInt8, Sendable {
 struct Segments: Sendable {
     private var inline: ((UInt, Int), (UInt, Int), (UInt, Int), (UInt, Int)) =
         ((0, 0), (0, 0), (0, 0), (0, 0))
-    private var more: [(UInt, Int)] = []
+    /// Buffers past the fourth: a reference only when needed, so copying the common case
+    /// touches no reference count.
+    private final class Overflow: @unchecked Sendable {
+        // @unchecked: filled while the operation is built, read-only afterwards.
+        var items: [(UInt, Int)] = []
+    }
+    private var more: Overflow?
     private(set) var count = 0
     private(set) var total = 0
 
@@ -60,7 +66,9 @@ struct Segments: Sendable {
         case 1: inline.1 = (address, length)
         case 2: inline.2 = (address, length)
         case 3: inline.3 = (address, length)
-        default: more.append((address, length))
+        default:
+            if more == nil { more = Overflow() }
+            more!.items.append((address, length))
         }
         count += 1
         total += length
@@ -72,7 +80,7 @@ struct Segments: Sendable {
         case 1: inline.1
         case 2: inline.2
         case 3: inline.3
-        default: more[i - Self.inlineCapacity]
+        default: more!.items[i - Self.inlineCapacity]
         }
     }
 }

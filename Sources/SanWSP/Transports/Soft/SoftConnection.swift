@@ -32,6 +32,10 @@ final class SoftConnection: TransportConnection {
     private let receivePaused = Atomic(false)
     /// A thread receiving for itself (driveProgress): the engine stops watching input.
     private let driving = Atomic(false)
+    /// The engine does not have the input back yet after the last driving thread (see
+    /// driveProgress); when that thread last drove.
+    private let rearmPending = Atomic(false)
+    private let lastDriven = Atomic<UInt64>(0)
     /// Wakes that thread when a completion arrives by another path (a send the engine
     /// finished, a loss, a close).
     private let wakeFD: Int32?
@@ -168,31 +172,56 @@ final class SoftConnection: TransportConnection {
     /// The waiting thread reads and parses the socket itself, as the engine would: one
     /// wake-up per message instead of two. One thread drives a connection at a time; others
     /// (and everyone when the wake-up descriptor could not be made) wait on the core's signal.
+    ///
+    /// While threads keep driving, the engine stays off the socket's input: giving it back
+    /// after every wait would cost two epoll_ctl calls per message. It gets the input back once
+    /// no thread has driven for `rearmDelay` (a timer checks), so completions a thread does not
+    /// wait for are at most that late.
     func driveProgress(until done: () -> Bool) -> Bool {
         guard let wake = wakeFD else { return false }
         guard driving.compareExchange(expected: false, desired: true,
                                       ordering: .sequentiallyConsistent).exchanged else { return false }
         updateInterest()
         defer {
+            lastDriven.store(Syscall.monotonicNanoseconds(), ordering: .relaxed)
             driving.store(false, ordering: .sequentiallyConsistent)
-            updateInterest()
-            // Input that arrived as we stopped is the engine's again.
-            loop.execute { [weak self] in self?.pump() }
+            if !rearmPending.exchange(true, ordering: .sequentiallyConsistent) { scheduleRearm() }
         }
         while !done() {
-            pump()
-            if done() { break }
-            // A stale socket descriptor only makes poll return early: pump() never reads once
-            // the connection has ended.
-            let woken = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) { fds -> Bool in
-                fds[0] = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
-                fds[1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
-                _ = Syscall.poll(fds.baseAddress!, 2, timeoutMs: 1000)
-                return fds[1].revents != 0
+            // Parse what is already staged first; otherwise wait for input before reading, so
+            // an idle socket costs one poll, not a failed recv as well.
+            if !receiver.withLock({ $0.staging.available > 0 }) {
+                // A stale socket descriptor only makes poll return early: pump() never reads
+                // once the connection has ended.
+                let woken = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) { fds -> Bool in
+                    fds[0] = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+                    fds[1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
+                    _ = Syscall.poll(fds.baseAddress!, 2, timeoutMs: 1000)
+                    return fds[1].revents != 0
+                }
+                if woken { Syscall.drain(eventFD: wake) }
+                if done() { break }
             }
-            if woken { Syscall.drain(eventFD: wake) }
+            pump()
         }
         return true
+    }
+
+    static let rearmDelay: UInt64 = 1_000_000   // 1 ms
+
+    private func scheduleRearm() {
+        loop.schedule(after: Self.rearmDelay) { [weak self] in self?.rearmIfIdle() }
+    }
+
+    /// Loop thread: hand the input back to the engine once no thread has driven for a while.
+    private func rearmIfIdle() {
+        let idle = Syscall.monotonicNanoseconds() - lastDriven.load(ordering: .relaxed)
+        if driving.load(ordering: .sequentiallyConsistent) || idle < Self.rearmDelay {
+            return scheduleRearm()
+        }
+        rearmPending.store(false, ordering: .sequentiallyConsistent)
+        updateInterest()
+        pump()   // input that arrived meanwhile
     }
 
     // MARK: sending
@@ -203,7 +232,7 @@ final class SoftConnection: TransportConnection {
             SoftWire.writeHeader(.data, length: op.total, into: $0)
         }
         frame.payload = .buffers(op)
-        frame.completes = op
+        frame.completesSend = true
         try enqueueChecked(frame)
     }
 
@@ -291,6 +320,7 @@ final class SoftConnection: TransportConnection {
         interest.withLock { i in
             let reading = !receivePaused.load(ordering: .sequentiallyConsistent) && !respondersBackedUp
                 && !driving.load(ordering: .sequentiallyConsistent)
+                && !rearmPending.load(ordering: .sequentiallyConsistent)
             let writing = framesWaiting.load(ordering: .sequentiallyConsistent)
             guard !i.finished, let id = i.registration, i.reading != reading || i.writing != writing
             else { return }

@@ -59,8 +59,10 @@ struct SoftReceiver {
     var paused = false
     var awaitingAcks = Ring<TransferOp>(capacity: 16)
     var awaitingReads = Ring<TransferOp>(capacity: 16)
-    var nextOpId: UInt64 = 1
     var lostError: Int32?
+    /// The last payload was large (see `ensure`).
+    var expectLarge = false
+    static let largePayload = 16 * 1024
 
     static let heldLimit = 256
     /// Payloads at least this long that find the staging area empty are read in place.
@@ -81,10 +83,11 @@ struct SoftReceiver {
     enum Fill { case got, wouldBlock, lost(Int32) }
 
     /// Reads whatever the kernel has into the staging area.
-    mutating func fill(fd: Int32) -> Fill {
+    mutating func fill(fd: Int32, atMost limit: Int = Staging.capacity) -> Fill {
         if staging.end == Staging.capacity { staging.compact() }
         guard staging.end < Staging.capacity else { return .got }
-        let n = recv(fd, staging.base + staging.end, Staging.capacity - staging.end, Int32(MSG_DONTWAIT))
+        let room = min(Staging.capacity - staging.end, limit)
+        let n = recv(fd, staging.base + staging.end, room, Int32(MSG_DONTWAIT))
         if n > 0 { staging.end += n; return .got }
         if n == 0 { return .lost(WSAECONNRESET) }
         switch errno {
@@ -94,10 +97,12 @@ struct SoftReceiver {
     }
 
     /// Ensures `n` contiguous bytes are staged (n ≤ 64 here).
+    /// After a large payload the next one is likely large too: then read just the header, so
+    /// the payload goes straight from the kernel into its destination (no staging copy).
     mutating func ensure(_ n: Int, fd: Int32) -> Fill {
         while staging.available < n {
             if staging.start + n > Staging.capacity { staging.compact() }
-            switch fill(fd: fd) {
+            switch fill(fd: fd, atMost: expectLarge ? n - staging.available : Staging.capacity) {
             case .got: continue
             case let other: return other
             }
@@ -124,6 +129,7 @@ struct SoftReceiver {
         switch kind {
         case .data:
             guard length <= Int(limits.maxMessageSize) else { return .lost(WSAECONNABORTED) }
+            expectLarge = length >= Self.largePayload
             if let op = posted.first {
                 posted.popFirst()
                 staging.consume(SoftWire.headerSize)
@@ -162,6 +168,7 @@ struct SoftReceiver {
                 frame = nil
                 return .violation(answer)
             }
+            expectLarge = Int(r.length) >= Self.largePayload
             if kind == .rdmaWrite {
                 frame = .rdmaWrite(address: address, remaining: Int(r.length), regionId: r.regionId,
                                    opId: r.opId)
@@ -199,6 +206,7 @@ struct SoftReceiver {
                 return .deliver(Completion(op: op, error: WSAEACCES, bytes: 0))
             }
             guard length == sub + op.total else { return .lost(WSAECONNABORTED) }
+            expectLarge = op.total >= Self.largePayload
             frame = .readResponse(op: op, remaining: op.total, placed: 0)
             return .progress
         case .disconnect:

@@ -21,9 +21,14 @@ struct OutgoingFrame {
     }
     var header = InlineHeader()
     var payload = Payload.none
-    /// The send this frame completes when fully written (messages only; RDMA operations
-    /// complete on the peer's answer).
-    var completes: TransferOp?
+    /// Fully written, this frame completes the send in its payload (messages only; RDMA
+    /// operations complete on the peer's answer).
+    var completesSend = false
+
+    var completes: TransferOp? {
+        if completesSend, case .buffers(let op) = payload { return op }
+        return nil
+    }
 }
 
 /// The sending half of a soft connection: one FIFO of frames, written with sendmsg straight
@@ -48,17 +53,20 @@ struct SoftSender {
     /// Writes as much of the head frame as the kernel takes. Stops after each frame that
     /// completes something, so the caller can deliver it without holding the lock.
     mutating func flushOne(fd: Int32) -> FlushResult {
-        guard var frame = queue.first else { return .drained }
-        let total = frame.header.length + payloadLength(frame.payload)
-        if headWritten < total {
-            let result = writev(fd: fd, frame: &frame, from: headWritten)
-            switch result {
-            case .failure(let e): return .failed(SoftTransport.lossError(e.errno))
-            case .success(let n): headWritten += n
-            }
-            if headWritten < total { return .blocked }
+        guard !queue.isEmpty else { return .drained }
+        let offset = headWritten
+        // Written in place: frames are large value types, so no copy of the head.
+        let (total, result) = queue.withFirst { frame -> (Int, Result<Int, SysError>) in
+            let total = frame.header.length + Self.payloadLength(frame.payload)
+            guard offset < total else { return (total, .success(0)) }
+            return (total, Self.writev(fd: fd, frame: &frame, from: offset))
+        }!
+        switch result {
+        case .failure(let e): return .failed(SoftTransport.lossError(e.errno))
+        case .success(let n): headWritten += n
         }
-        queue.popFirst()
+        if headWritten < total { return .blocked }
+        let frame = queue.popFirst()!
         headWritten = 0
         if let op = frame.completes { return .completed(op) }
         if case .region(_, _, let id) = frame.payload {
@@ -68,7 +76,7 @@ struct SoftSender {
         return queue.isEmpty ? .drained : flushOne(fd: fd)
     }
 
-    private func payloadLength(_ p: OutgoingFrame.Payload) -> Int {
+    private static func payloadLength(_ p: OutgoingFrame.Payload) -> Int {
         switch p {
         case .none: 0
         case .buffers(let op): op.total
@@ -77,7 +85,7 @@ struct SoftSender {
     }
 
     /// One sendmsg of the frame's bytes from `offset` on.
-    private func writev(fd: Int32, frame: inout OutgoingFrame, from offset: Int)
+    private static func writev(fd: Int32, frame: inout OutgoingFrame, from offset: Int)
         -> Result<Int, SysError>
     {
         withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maximumIovecs) { iov in
