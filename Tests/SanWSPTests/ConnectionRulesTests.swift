@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 import WinSock
 @testable import SanWSP
@@ -290,5 +291,62 @@ struct ConnectionRulesTests {
         let counts = TestSwitch.counts
         #expect(counts.created == counts.closed + 1)   // + the listener
         _ = closeSocket(l)
+    }
+}
+
+@Suite(.serialized)
+struct ConcurrentCycleTests {
+    init() {
+        TestSwitch.stopAll()
+        TestSwitch.reset()
+        TestSwitch.start()
+    }
+
+    @Test func twoHundredConcurrentCyclesBalance() throws {
+        let (l, _) = newSocket()
+        #expect(bind(l, ipv4("127.0.0.1", 47290)) == 0)
+        var err: Int32 = 0
+        #expect(WSPListen(l, 200, &err) == 0)
+        let baseline = openFDCount()
+        final class Counters: Sendable {
+            let accepted = Atomic<Int>(0), connected = Atomic<Int>(0)
+        }
+        let counters = Counters()
+        let acceptors = (0..<2).map { _ in
+            Thread {
+                var err: Int32 = 0
+                var idle = 0
+                while counters.accepted.load(ordering: .relaxed) < 200 && idle < 5000 {
+                    let a = WSPAccept(l, nil, nil, nil, 0, &err)
+                    if a != SOCKET.invalid {
+                        counters.accepted.add(1, ordering: .relaxed)
+                        _ = closeSocket(a)
+                        idle = 0
+                    } else {
+                        idle += 1
+                        usleep(1000)
+                    }
+                }
+            }
+        }
+        let connectors = (0..<8).map { _ in
+            Thread {
+                for _ in 0..<25 {
+                    let (c, _) = newSocket()
+                    _ = bind(c, ipv4("127.0.0.1", 0))
+                    if connect(c, ipv4("127.0.0.1", 47290)) == 0 { counters.connected.add(1, ordering: .relaxed) }
+                    _ = closeSocket(c)
+                }
+            }
+        }
+        connectors.forEach { $0.join() }
+        acceptors.forEach { $0.join() }
+        #expect(counters.connected.load(ordering: .relaxed) == 200)
+        #expect(counters.accepted.load(ordering: .relaxed) == 200)
+        usleep(200_000)   // closes finish on the engine thread
+        #expect(openFDCount() == baseline)
+        _ = closeSocket(l)
+        let counts = TestSwitch.counts
+        #expect(counts.created == counts.closed && counts.bad == 0)
     }
 }

@@ -198,3 +198,86 @@ struct DataPathTests {
         #expect(Array(b.bytes[0..<1000]) == [UInt8](repeating: 0x42, count: 1000))
     }
 }
+
+@Suite(.serialized)
+struct DataPathOrderingTests {
+    init() {
+        TestSwitch.stopAll()
+        TestSwitch.reset()
+        TestSwitch.start()
+    }
+
+    @Test func descriptorLengthProbe() throws {
+        let pair = try #require(ConnectedPair.make(port: 47380))
+        defer { pair.close() }
+        let region = Buffer(4096)
+        var len: DWORD = 0
+        var err: Int32 = 0
+        var small = [UInt8](repeating: 0, count: 8)
+        #expect(WSPRegisterRdmaMemory(pair.server, region.pointer, 4096, DWORD(MEM_READ), &small, &len, &err) == SOCKET_ERROR)
+        #expect(err == WSAEFAULT && len == DWORD(RdmaDescriptor.size))
+        len = 39
+        #expect(WSPRegisterRdmaMemory(pair.server, region.pointer, 4096, DWORD(MEM_READ), &small, &len, &err) == SOCKET_ERROR)
+        #expect(err == WSAEFAULT && len == 40)
+        #expect(WSPRegisterRdmaMemory(pair.server, region.pointer, 4096, DWORD(MEM_READ), &small, nil, &err) == SOCKET_ERROR && err == WSAEFAULT)
+        var desc = [UInt8](repeating: 0, count: 40)
+        len = 40
+        #expect(WSPRegisterRdmaMemory(pair.server, region.pointer, 4096, 9, &desc, &len, &err) == SOCKET_ERROR && err == WSAEINVAL)
+        #expect(WSPRegisterRdmaMemory(pair.server, region.pointer, 4096, DWORD(MEM_READ), &desc, &len, &err) == 0 && len == 40)
+        // Two registrations of the same memory get different keys.
+        var second = [UInt8](repeating: 0, count: 40)
+        #expect(WSPRegisterRdmaMemory(pair.server, region.pointer, 4096, DWORD(MEM_READ), &second, &len, &err) == 0)
+        #expect(desc[32..<40] != second[32..<40])
+    }
+
+    @Test func messageAfterRdmaWriteSeesTheData() throws {
+        let pair = try #require(ConnectedPair.make(port: 47390))
+        defer { pair.close() }
+        let size = 1 << 20
+        let region = Buffer(size), local = Buffer(size), note = Buffer(64), inbox = Buffer(64)
+        let (lh, _) = register(pair.client, local, MEM_READ)
+        _ = register(pair.client, note, MEM_READ)
+        _ = register(pair.server, inbox, MEM_WRITE)
+        let (desc, _) = rdmaDescriptor(pair.server, region, MEM_WRITE)
+        var stale = 0
+        for round in 0..<50 {
+            let fill = UInt8(truncatingIfNeeded: round + 1)
+            local.pointer.initializeMemory(as: UInt8.self, repeating: fill, count: size)
+            let r = Op(), w = Op(), s = Op()
+            #expect(recv(pair.server, r, [(inbox.pointer, 64)]) == WSA_IO_PENDING)
+            // The write is not awaited: the message right after it must still see the data.
+            #expect(rdma(true, pair.client, w, local: (local.pointer, size, lh), descriptor: desc, offset: 0) == WSA_IO_PENDING)
+            #expect(send(pair.client, s, [(note.pointer, 8)]) == WSA_IO_PENDING)
+            #expect(r.wait(pair.server).ok)
+            if region.pointer.load(as: UInt8.self) != fill || region.pointer.load(fromByteOffset: size - 1, as: UInt8.self) != fill {
+                stale += 1
+            }
+            #expect(w.wait(pair.client).ok && s.wait(pair.client).ok)
+        }
+        #expect(stale == 0)
+    }
+
+    @Test func regionInUseCannotBeDeregistered() throws {
+        let pair = try #require(ConnectedPair.make(port: 47395))
+        defer { pair.close() }
+        let size = 256 << 20
+        let region = Buffer(size, fill: 0x3C), local = Buffer(size)
+        let (lh, _) = register(pair.client, local, MEM_WRITE)
+        var (desc, _) = rdmaDescriptor(pair.server, region, MEM_READ)
+        let read = Op()
+        #expect(rdma(false, pair.client, read, local: (local.pointer, size, lh), descriptor: desc, offset: 0) == WSA_IO_PENDING)
+        var err: Int32 = 0
+        var refused = 0
+        var released = false
+        usleep(20_000)   // the request has reached the responder; 256 MiB take far longer to send
+        for _ in 0..<20_000 where !released {
+            if WSPDeregisterRdmaMemory(pair.server, &desc, 40, &err) == 0 { released = true; break }
+            if err == WSAEINVAL { refused += 1 }
+            usleep(200)
+        }
+        #expect(refused > 0)     // pinned while the read response was being sent
+        #expect(released)        // and released once it was
+        #expect(read.wait(pair.client) == (true, DWORD(size), 0))
+        #expect(local.pointer.load(fromByteOffset: size / 2, as: UInt8.self) == 0x3C)
+    }
+}
