@@ -227,7 +227,7 @@ struct SoftReceiver {
                     copyOut(op, at: placed, from: staging.pointer, count: got)
                     staging.consume(got)
                 } else if want >= Self.directThreshold, let op {
-                    switch readInto(op, at: placed, count: want, fd: fd) {
+                    switch readInto(op, at: placed, count: want, fd: fd, frameEnds: want == remaining) {
                     case .success(let n): got = n
                     case .failure(let failure):
                         frame = .message(op: op, remaining: remaining, placed: placed, capacity: capacity)
@@ -296,7 +296,7 @@ struct SoftReceiver {
                     copyOut(op, at: placed, from: staging.pointer, count: got)
                     staging.consume(got)
                 } else {
-                    switch readInto(op, at: placed, count: remaining, fd: fd) {
+                    switch readInto(op, at: placed, count: remaining, fd: fd, frameEnds: true) {
                     case .success(let n): got = n
                     case .failure(let failure):
                         frame = .readResponse(op: op, remaining: remaining, placed: placed)
@@ -348,9 +348,14 @@ struct SoftReceiver {
         }
     }
 
-    /// readv straight into the operation's buffers from `offset`, at most `count` bytes.
-    private func readInto(_ op: TransferOp, at offset: Int, count: Int, fd: Int32) -> Result<Int, StepFailure> {
-        withUnsafeTemporaryAllocation(of: iovec.self, capacity: SoftSender.maximumIovecs) { iov in
+    /// readv straight into the operation's buffers from `offset`, at most `count` bytes. When
+    /// those are the last bytes of the frame (`frameEnds`), the same call also reads the next
+    /// frame's header into the (empty) staging area: one system call per large message.
+    private mutating func readInto(_ op: TransferOp, at offset: Int, count: Int, fd: Int32,
+                                   frameEnds: Bool) -> Result<Int, StepFailure> {
+        let ahead = frameEnds && staging.available == 0
+        if ahead { staging.start = 0; staging.end = 0 }
+        let got = withUnsafeTemporaryAllocation(of: iovec.self, capacity: SoftSender.maximumIovecs + 1) { iov -> Int in
             var n = 0, skip = offset, budget = count
             for i in 0..<op.count where budget > 0 && n < SoftSender.maximumIovecs {
                 let (address, length) = op.buffer(i)
@@ -361,12 +366,22 @@ struct SoftReceiver {
                 budget -= take
                 skip = 0
             }
-            let got = readv(fd, iov.baseAddress, Int32(n))
-            if got > 0 { return .success(got) }
-            if got == 0 { return .failure(StepFailure(.lost(WSAECONNRESET))) }
-            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return .failure(StepFailure(.wouldBlock)) }
-            return .failure(StepFailure(.lost(SoftTransport.lossError(errno))))
+            // Only when the payload iovecs cover all `count` bytes: then anything past them is
+            // the next frame.
+            if ahead && budget == 0 {
+                iov[n] = iovec(iov_base: staging.base, iov_len: SoftWire.headerSize)
+                n += 1
+            }
+            return readv(fd, iov.baseAddress, Int32(n))
         }
+        if got > count {
+            staging.end = got - count
+            return .success(count)
+        }
+        if got > 0 { return .success(got) }
+        if got == 0 { return .failure(StepFailure(.lost(WSAECONNRESET))) }
+        if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return .failure(StepFailure(.wouldBlock)) }
+        return .failure(StepFailure(.lost(SoftTransport.lossError(errno))))
     }
 
     /// Delivers the held first message into a newly posted receive.
