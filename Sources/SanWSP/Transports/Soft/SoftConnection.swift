@@ -173,10 +173,10 @@ final class SoftConnection: TransportConnection {
     /// wake-up per message instead of two. One thread drives a connection at a time; others
     /// (and everyone when the wake-up descriptor could not be made) wait on the core's signal.
     ///
-    /// While threads keep driving, the engine stays off the socket's input: giving it back
-    /// after every wait would cost two epoll_ctl calls per message. It gets the input back once
-    /// no thread has driven for `rearmDelay` (a timer checks), so completions a thread does not
-    /// wait for are at most that late.
+    /// While threads keep driving, the engine stays off the socket (input and output): giving
+    /// it back after every wait would cost two epoll_ctl calls per message. It gets the socket
+    /// back once no thread has driven for `rearmDelay` (a timer checks), so completions a thread
+    /// does not wait for are at most that late.
     func driveProgress(until done: () -> Bool) -> Bool {
         guard let wake = wakeFD else { return false }
         guard driving.compareExchange(expected: false, desired: true,
@@ -188,18 +188,25 @@ final class SoftConnection: TransportConnection {
             if !rearmPending.exchange(true, ordering: .sequentiallyConsistent) { scheduleRearm() }
         }
         while !done() {
-            // Parse what is already staged first; otherwise wait for input before reading, so
-            // an idle socket costs one poll, not a failed recv as well.
+            // Parse what is already staged first; otherwise wait for input (or, with frames
+            // queued, for room to write them) before touching the socket, so an idle socket
+            // costs one poll, not a failed recv as well.
             if !receiver.withLock({ $0.staging.available > 0 }) {
-                // A stale socket descriptor only makes poll return early: pump() never reads
-                // once the connection has ended.
-                let woken = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) { fds -> Bool in
-                    fds[0] = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+                let writing = framesWaiting.load(ordering: .sequentiallyConsistent)
+                // A stale socket descriptor only makes poll return early: pump() and flush()
+                // never touch the socket once the connection has ended.
+                let (woken, writable) = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) {
+                    fds -> (Bool, Bool) in
+                    fds[0] = pollfd(fd: socket.fd, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0),
+                                    revents: 0)
                     fds[1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
                     _ = Syscall.poll(fds.baseAddress!, 2, timeoutMs: 1000)
-                    return fds[1].revents != 0
+                    return (fds[1].revents != 0, fds[0].revents & Int16(POLLOUT) != 0)
                 }
                 if woken { Syscall.drain(eventFD: wake) }
+                // Queued frames are this thread's to write while it drives (the engine is off
+                // the socket): no hand-off to the engine thread per message.
+                if writable { flush() }
                 if done() { break }
             }
             pump()
@@ -322,6 +329,8 @@ final class SoftConnection: TransportConnection {
                 && !driving.load(ordering: .sequentiallyConsistent)
                 && !rearmPending.load(ordering: .sequentiallyConsistent)
             let writing = framesWaiting.load(ordering: .sequentiallyConsistent)
+                && !driving.load(ordering: .sequentiallyConsistent)
+                && !rearmPending.load(ordering: .sequentiallyConsistent)
             guard !i.finished, let id = i.registration, i.reading != reading || i.writing != writing
             else { return }
             i.reading = reading
