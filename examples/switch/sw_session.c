@@ -895,6 +895,21 @@ ssize_t sws_recv(sw_conn *c, void *buf, size_t len)
             errno = e;
             return -1;
         }
+        if (c->ready_cnt == 0 && c->post_cnt > 0 && !c->rx_dead) {
+            /* Nothing to read until a message arrives, and the next one lands in the oldest
+             * posted receive: wait on that operation itself. A provider that lets waiting
+             * threads drive the connection then completes it (and makes our completion
+             * upcall) on this thread, saving a thread hand-off per message. */
+            xop *o = &c->rxop[c->postq[c->post_head]];
+            pthread_mutex_unlock(&c->mu);
+            if (!op_done(o)) {
+                DWORD cb = 0, fl = 0;
+                int err = 0;
+                g_prov.t.lpWSPGetOverlappedResult(c->ps, &o->ov, &cb, TRUE, &fl, &err);
+            }
+            pthread_mutex_lock(&c->mu);
+            continue;
+        }
         pthread_mutex_unlock(&c->mu);
         sw_seq_wait(seq, 1000);
         pthread_mutex_lock(&c->mu);
