@@ -178,7 +178,7 @@ struct ProviderTests {
             WSPGetSockOpt(s, level, name, p?.assumingMemoryBound(to: CChar.self), l, &err) == 0 ? 0 : err
         }
         #expect(get(WS_SOL_SOCKET, WS_SO_MAX_MSG_SIZE, &value, &len) == 0 && value == 0x7FFF_FFFF)
-        #expect(get(WS_SOL_SOCKET, WS_SO_RDMA_THRESHOLD_SIZE, &value, &len) == 0 && value == 65536)  // soft default
+        #expect(get(WS_SOL_SOCKET, WS_SO_RDMA_THRESHOLD_SIZE, &value, &len) == 0 && value == 1 << 20)  // soft default
         len = 2
         #expect(get(WS_SOL_SOCKET, WS_SO_MAX_RDMA_SIZE, &value, &len) == WSAEFAULT && len == 4)
         #expect(get(WS_SOL_SOCKET, WS_SO_MAX_RDMA_SIZE, nil, &len) == WSAEFAULT)

@@ -483,6 +483,10 @@ static void progress(sw_conn *c)
 }
 
 typedef int (*pred_fn)(sw_conn *c, void *arg);
+static int p_can_msg(sw_conn *c, void *a);
+static int p_rdone(sw_conn *c, void *a);
+static int p_cts(sw_conn *c, void *a);
+static int p_peer_closed(sw_conn *c, void *a);
 
 static long long now_ms(void)
 {
@@ -514,6 +518,22 @@ static int wait_for(sw_conn *c, pred_fn p, void *arg, long timeout_ms)
             }
             if (left < wait)
                 wait = (long)left;
+        }
+        /* Conditions only an incoming message can make true (credits when a send slot is
+         * free, RD_DONE, CTS, CLOSE): the next message lands in the oldest posted receive, so
+         * wait on that operation (see sws_recv). */
+        int by_message = p == p_rdone || p == p_cts || p == p_peer_closed ||
+                         (p == p_can_msg && c->tx_busy < c->n && c->cr.ready && c->cr.credits < 2);
+        if (by_message && c->post_cnt > 0 && !c->rx_dead && timeout_ms < 0) {
+            xop *o = &c->rxop[c->postq[c->post_head]];
+            pthread_mutex_unlock(&c->mu);
+            if (!op_done(o)) {
+                DWORD cb = 0, fl = 0;
+                int err = 0;
+                g_prov.t.lpWSPGetOverlappedResult(c->ps, &o->ov, &cb, TRUE, &fl, &err);
+            }
+            pthread_mutex_lock(&c->mu);
+            continue;
         }
         pthread_mutex_unlock(&c->mu);
         sw_seq_wait(seq, wait);

@@ -22,9 +22,9 @@ port=$(( 30000 + ($$ * 13 + $(date +%N | sed 's/^0*//;s/^$/0/') / 1000) % 20000 
 
 expect=provider
 case $MODE in
-provider) ;;
+provider) export SW_RDMA_THRESHOLD=65536 ;; # exercise the RDMA read path (soft reports 1 MiB)
 tcp) export SANWSP_ADDRESSES=10.255.255.0/24; expect=tcp ;;
-write) export SW_FORCE_WRITE_PATH=1 ;;
+write) export SW_FORCE_WRITE_PATH=1 SW_RDMA_THRESHOLD=65536 ;;
 *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac
 

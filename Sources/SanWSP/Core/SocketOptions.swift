@@ -78,7 +78,8 @@ enum SocketOption {
                 return .readOnly(size: 4) { f, p in
                     var seconds: DWORD = 0xFFFF_FFFF
                     if let since = f.connectedSince {
-                        seconds = DWORD((Syscall.monotonicNanoseconds() - since) / 1_000_000_000)
+                        let now = Syscall.monotonicNanoseconds()
+                        seconds = DWORD((now > since ? now - since : 0) / 1_000_000_000)
                     }
                     p.storeBytes(of: seconds, as: DWORD.self)
                 }

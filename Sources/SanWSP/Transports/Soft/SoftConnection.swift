@@ -220,9 +220,21 @@ final class SoftConnection: TransportConnection {
         loop.schedule(after: Self.rearmDelay) { [weak self] in self?.rearmIfIdle() }
     }
 
+    /// Gives the socket back to the engine now (not at the idle timer) when an operation that
+    /// needs socket activity to complete is started with no thread driving: an RDMA operation
+    /// waiting for the peer's answer, or frames the kernel could not take yet.
+    private func rearmNowIfUndriven() {
+        guard rearmPending.load(ordering: .sequentiallyConsistent),
+              !driving.load(ordering: .sequentiallyConsistent) else { return }
+        rearmPending.store(false, ordering: .sequentiallyConsistent)
+        updateInterest()
+    }
+
     /// Loop thread: hand the input back to the engine once no thread has driven for a while.
     private func rearmIfIdle() {
-        let idle = Syscall.monotonicNanoseconds() - lastDriven.load(ordering: .relaxed)
+        // A driver may have stamped lastDriven after we read the clock: never negative.
+        let now = Syscall.monotonicNanoseconds(), last = lastDriven.load(ordering: .relaxed)
+        let idle = now > last ? now - last : 0
         if driving.load(ordering: .sequentiallyConsistent) || idle < Self.rearmDelay {
             return scheduleRearm()
         }
@@ -269,6 +281,7 @@ final class SoftConnection: TransportConnection {
             if type == .rdmaWrite { r.awaitingAcks.append(op) } else { r.awaitingReads.append(op) }
         }
         enqueue(frame)
+        rearmNowIfUndriven()
     }
 
     private func enqueueChecked(_ frame: OutgoingFrame) throws(WSAError) {
@@ -282,6 +295,7 @@ final class SoftConnection: TransportConnection {
         }
         // Nothing ahead of it: write now, on this thread; otherwise the engine is on it.
         if wasEmpty { flush() }
+        if framesWaiting.load(ordering: .sequentiallyConsistent) { rearmNowIfUndriven() }
     }
 
     private func enqueue(_ frame: OutgoingFrame) {
