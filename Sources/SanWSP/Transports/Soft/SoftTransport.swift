@@ -28,7 +28,8 @@ struct SoftConfig: Sendable {
     /// The kernel TCP port that carries SAN connections for application port `port`: a
     /// bijection on 1...65535, so the application's own TCP port stays free.
     func kernelPort(for port: UInt16) -> UInt16 {
-        UInt16((UInt32(port) - 1 + UInt32(portOffset)) % 65535 + 1)
+        // (P - 1 + offset) mod 65535 + 1, written so that no value of P can underflow.
+        UInt16((UInt32(port) + 65534 + UInt32(portOffset)) % 65535 + 1)
     }
 }
 
