@@ -482,6 +482,26 @@ static void progress(sw_conn *c)
         send_msg(c, M_CREDIT, 0, NULL, 0);
 }
 
+/* With c->mu held: waits (lock released) until the oldest posted receive completes, i.e. the
+ * next message arrived. Waiting on that operation itself, with WSPGetOverlappedResult, lets a
+ * provider whose waiting threads drive the connection complete it (and make our completion
+ * upcall) on this thread: no thread hand-off per message. Returns 0 when there is no such
+ * receive to wait on (the caller waits for the next completion instead). */
+static int wait_next_message(sw_conn *c)
+{
+    if (c->post_cnt == 0 || c->rx_dead)
+        return 0;
+    xop *o = &c->rxop[c->postq[c->post_head]];
+    pthread_mutex_unlock(&c->mu);
+    if (!op_done(o)) {
+        DWORD cb = 0, fl = 0;
+        int err = 0;
+        g_prov.t.lpWSPGetOverlappedResult(c->ps, &o->ov, &cb, TRUE, &fl, &err);
+    }
+    pthread_mutex_lock(&c->mu);
+    return 1;
+}
+
 typedef int (*pred_fn)(sw_conn *c, void *arg);
 static int p_can_msg(sw_conn *c, void *a);
 static int p_rdone(sw_conn *c, void *a);
@@ -524,17 +544,8 @@ static int wait_for(sw_conn *c, pred_fn p, void *arg, long timeout_ms)
          * wait on that operation (see sws_recv). */
         int by_message = p == p_rdone || p == p_cts || p == p_peer_closed ||
                          (p == p_can_msg && c->tx_busy < c->n && c->cr.ready && c->cr.credits < 2);
-        if (by_message && c->post_cnt > 0 && !c->rx_dead && timeout_ms < 0) {
-            xop *o = &c->rxop[c->postq[c->post_head]];
-            pthread_mutex_unlock(&c->mu);
-            if (!op_done(o)) {
-                DWORD cb = 0, fl = 0;
-                int err = 0;
-                g_prov.t.lpWSPGetOverlappedResult(c->ps, &o->ov, &cb, TRUE, &fl, &err);
-            }
-            pthread_mutex_lock(&c->mu);
+        if (by_message && timeout_ms < 0 && wait_next_message(c))
             continue;
-        }
         pthread_mutex_unlock(&c->mu);
         sw_seq_wait(seq, wait);
         pthread_mutex_lock(&c->mu);
@@ -915,21 +926,9 @@ ssize_t sws_recv(sw_conn *c, void *buf, size_t len)
             errno = e;
             return -1;
         }
-        if (c->ready_cnt == 0 && c->post_cnt > 0 && !c->rx_dead) {
-            /* Nothing to read until a message arrives, and the next one lands in the oldest
-             * posted receive: wait on that operation itself. A provider that lets waiting
-             * threads drive the connection then completes it (and makes our completion
-             * upcall) on this thread, saving a thread hand-off per message. */
-            xop *o = &c->rxop[c->postq[c->post_head]];
-            pthread_mutex_unlock(&c->mu);
-            if (!op_done(o)) {
-                DWORD cb = 0, fl = 0;
-                int err = 0;
-                g_prov.t.lpWSPGetOverlappedResult(c->ps, &o->ov, &cb, TRUE, &fl, &err);
-            }
-            pthread_mutex_lock(&c->mu);
+        /* Nothing to read until a message arrives. */
+        if (c->ready_cnt == 0 && wait_next_message(c))
             continue;
-        }
         pthread_mutex_unlock(&c->mu);
         sw_seq_wait(seq, 1000);
         pthread_mutex_lock(&c->mu);
