@@ -297,8 +297,18 @@ struct SoftReceiver {
                     UnsafeMutableRawPointer(bitPattern: address)!.copyMemory(from: staging.pointer, byteCount: got)
                     staging.consume(got)
                 } else {
-                    let n = recv(fd, UnsafeMutableRawPointer(bitPattern: address), remaining, Int32(MSG_DONTWAIT))
-                    if n > 0 { got = n }
+                    // The rest of the payload, and the next frame's header in the same call.
+                    staging.start = 0
+                    staging.end = 0
+                    let n = withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { iov -> Int in
+                        iov[0] = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: address), iov_len: remaining)
+                        iov[1] = iovec(iov_base: staging.base, iov_len: SoftWire.headerSize)
+                        return readv(fd, iov.baseAddress, 2)
+                    }
+                    if n > remaining {
+                        staging.end = n - remaining
+                        got = remaining
+                    } else if n > 0 { got = n }
                     else if n == 0 { regions.end(regionId); return .lost(WSAECONNRESET) }
                     else if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
                         frame = .rdmaWrite(address: address, remaining: remaining, regionId: regionId, opId: opId)
