@@ -36,7 +36,7 @@ struct ConnectionRulesTests {
         var err: Int32 = 0
         let (unbound, _) = newSocket()
         #expect(WSPListen(unbound, 5, &err) == SOCKET_ERROR && err == WSAEINVAL)
-        let (l, e) = listening(47200)
+        let (l, e) = listening(17200)
         defer { _ = WSACloseEvent(e) }
         #expect(WSPListen(l, 1, &err) == 0)            // again: updates the backlog
         #expect(WSPListen(l, WS_SOMAXCONN, &err) == 0)
@@ -54,14 +54,14 @@ struct ConnectionRulesTests {
     }
 
     @Test func backlogOverflowIsRefusedWithoutFdAccept() throws {
-        let (l, le) = listening(47210, backlog: 1)
+        let (l, le) = listening(17210, backlog: 1)
         defer { _ = WSACloseEvent(le) }
         let (c1, e1) = nonblockingClient(), (c2, e2) = nonblockingClient()
         defer { _ = WSACloseEvent(e1); _ = WSACloseEvent(e2) }
-        #expect(connect(c1, ipv4("127.0.0.1", 47210)) == WSAEWOULDBLOCK)
+        #expect(connect(c1, ipv4("127.0.0.1", 17210)) == WSAEWOULDBLOCK)
         let first = try #require(waitEvents(l, le))
         #expect(first.lNetworkEvents == FD_ACCEPT)
-        #expect(connect(c2, ipv4("127.0.0.1", 47210)) == WSAEWOULDBLOCK)
+        #expect(connect(c2, ipv4("127.0.0.1", 17210)) == WSAEWOULDBLOCK)
         let refused = try #require(waitEvents(c2, e2))
         #expect(errorCode(refused, FD_CONNECT_BIT) == WSAECONNREFUSED)
         // No FD_ACCEPT for the refused request.
@@ -73,7 +73,7 @@ struct ConnectionRulesTests {
         let ok = try #require(waitEvents(c1, e1))
         #expect(errorCode(ok, FD_CONNECT_BIT) == 0)
         // A failed connect may be retried on the same socket.
-        #expect(connect(c2, ipv4("127.0.0.1", 47210)) == WSAEWOULDBLOCK)
+        #expect(connect(c2, ipv4("127.0.0.1", 17210)) == WSAEWOULDBLOCK)
         _ = try #require(waitEvents(l, le))
         #expect(WSPAccept(l, nil, nil, nil, 0, &err) != SOCKET.invalid)
         let retried = try #require(waitEvents(c2, e2))
@@ -82,13 +82,13 @@ struct ConnectionRulesTests {
     }
 
     @Test func deferThenAcceptAndQueuedRequestsKeepFdAccept() throws {
-        let (l, le) = listening(47220)
+        let (l, le) = listening(17220)
         defer { _ = WSACloseEvent(le) }
         let (c1, e1) = nonblockingClient(), (c2, e2) = nonblockingClient()
         defer { _ = WSACloseEvent(e1); _ = WSACloseEvent(e2) }
-        #expect(connect(c1, ipv4("127.0.0.1", 47220)) == WSAEWOULDBLOCK)
+        #expect(connect(c1, ipv4("127.0.0.1", 17220)) == WSAEWOULDBLOCK)
         _ = try #require(waitEvents(l, le))
-        #expect(connect(c2, ipv4("127.0.0.1", 47220)) == WSAEWOULDBLOCK)
+        #expect(connect(c2, ipv4("127.0.0.1", 17220)) == WSAEWOULDBLOCK)
         _ = try #require(waitEvents(l, le))   // second arrival signals again
         var err: Int32 = 0
         ConditionScript.state.withLock { $0.verdict = CF_DEFER }
@@ -116,13 +116,13 @@ struct ConnectionRulesTests {
 
     @Test func eventBeforeSelectSignalsAtOnce() throws {
         let (l, _) = newSocket()
-        _ = bind(l, ipv4("127.0.0.1", 47230))
+        _ = bind(l, ipv4("127.0.0.1", 17230))
         var err: Int32 = 0
         _ = WSPListen(l, 5, &err)
         let (c, ce) = nonblockingClient()
         defer { _ = WSACloseEvent(ce) }
-        #expect(connect(c, ipv4("127.0.0.1", 47230)) == WSAEWOULDBLOCK)
-        #expect(connect(c, ipv4("127.0.0.1", 47230)) == WSAEALREADY)
+        #expect(connect(c, ipv4("127.0.0.1", 17230)) == WSAEWOULDBLOCK)
+        #expect(connect(c, ipv4("127.0.0.1", 17230)) == WSAEALREADY)
         usleep(200_000)   // the request is queued before anyone selects FD_ACCEPT
         let le = WSACreateEvent()
         defer { _ = WSACloseEvent(le) }
@@ -138,7 +138,7 @@ struct ConnectionRulesTests {
     }
 
     @Test func connectDataLimits() throws {
-        let (l, le) = listening(47240)
+        let (l, le) = listening(17240)
         defer { _ = WSACloseEvent(le) }
         for size in [0, ConnectData.maximum] {
             let (c, ce) = nonblockingClient()
@@ -146,7 +146,7 @@ struct ConnectionRulesTests {
             ConditionScript.state.withLock { $0.calleeData = data.reversed() }
             var storage = [CChar](repeating: 0, count: 64)
             var callee = storage.withUnsafeMutableBufferPointer { WSABUF(len: 64, buf: $0.baseAddress) }
-            #expect(connect(c, ipv4("127.0.0.1", 47240), callerData: data, callee: &callee) == WSAEWOULDBLOCK)
+            #expect(connect(c, ipv4("127.0.0.1", 17240), callerData: data, callee: &callee) == WSAEWOULDBLOCK)
             _ = try #require(waitEvents(l, le))
             var err: Int32 = 0
             let a = WSPAccept(l, nil, nil, ConditionScript.function, 0, &err)
@@ -161,14 +161,14 @@ struct ConnectionRulesTests {
         let (c, ce) = nonblockingClient()
         defer { _ = WSACloseEvent(ce) }
         let tooBig = [UInt8](repeating: 9, count: ConnectData.maximum + 1)
-        #expect(connect(c, ipv4("127.0.0.1", 47240), callerData: tooBig) == WSAEFAULT)
+        #expect(connect(c, ipv4("127.0.0.1", 17240), callerData: tooBig) == WSAEFAULT)
         var handles = [le]
         #expect(WSAWaitForMultipleEvents(1, &handles, 0, 100, 0) == WSA_WAIT_TIMEOUT)
         // A callee buffer smaller than the peer's answer fails the connect with WSAEFAULT.
         ConditionScript.state.withLock { $0.calleeData = [1, 2, 3, 4] }
         var small = [CChar](repeating: 0, count: 2)
         var callee = small.withUnsafeMutableBufferPointer { WSABUF(len: 2, buf: $0.baseAddress) }
-        #expect(connect(c, ipv4("127.0.0.1", 47240), callee: &callee) == WSAEWOULDBLOCK)
+        #expect(connect(c, ipv4("127.0.0.1", 17240), callee: &callee) == WSAEWOULDBLOCK)
         _ = try #require(waitEvents(l, le))
         var err: Int32 = 0
         let a = WSPAccept(l, nil, nil, ConditionScript.function, 0, &err)
@@ -180,7 +180,7 @@ struct ConnectionRulesTests {
         let (c, _) = newSocket()
         _ = bind(c, ipv4("127.0.0.1", 0))
         var err: Int32 = 0
-        var remote = ipv4("127.0.0.1", 47250)
+        var remote = ipv4("127.0.0.1", 17250)
         let short = withUnsafePointer(to: &remote) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { WSPConnect(c, $0, 8, nil, nil, nil, nil, &err) }
         }
@@ -193,18 +193,18 @@ struct ConnectionRulesTests {
         }
         #expect(guaranteed == SOCKET_ERROR && err == WSAEOPNOTSUPP)
         let (unbound, _) = newSocket()
-        #expect(connect(unbound, ipv4("127.0.0.1", 47250)) == WSAEINVAL)
-        #expect(connect(0xDEAD_0000, ipv4("127.0.0.1", 47250)) == WSAENOTSOCK)
+        #expect(connect(unbound, ipv4("127.0.0.1", 17250)) == WSAEINVAL)
+        #expect(connect(0xDEAD_0000, ipv4("127.0.0.1", 17250)) == WSAENOTSOCK)
         _ = closeSocket(c); _ = closeSocket(unbound)
     }
 
     @Test func closeDuringPendingConnectAbortsPromptly() throws {
         // A listener that never accepts: the connect stays pending until closed.
-        let (l, le) = listening(47260)
+        let (l, le) = listening(17260)
         defer { _ = WSACloseEvent(le) }
         let (c, ce) = nonblockingClient()
         defer { _ = WSACloseEvent(ce) }
-        #expect(connect(c, ipv4("127.0.0.1", 47260)) == WSAEWOULDBLOCK)
+        #expect(connect(c, ipv4("127.0.0.1", 17260)) == WSAEWOULDBLOCK)
         _ = try #require(waitEvents(l, le))
         let before = TestSwitch.counts
         #expect(closeSocket(c) == 0)
@@ -217,11 +217,11 @@ struct ConnectionRulesTests {
     }
 
     @Test func peerCloseIsDetected() throws {
-        let (l, le) = listening(47270)
+        let (l, le) = listening(17270)
         defer { _ = WSACloseEvent(le) }
         let (c, ce) = nonblockingClient()
         defer { _ = WSACloseEvent(ce) }
-        #expect(connect(c, ipv4("127.0.0.1", 47270)) == WSAEWOULDBLOCK)
+        #expect(connect(c, ipv4("127.0.0.1", 17270)) == WSAEWOULDBLOCK)
         _ = try #require(waitEvents(l, le))
         var err: Int32 = 0
         let a = WSPAccept(l, nil, nil, nil, 0, &err)
@@ -244,7 +244,7 @@ struct ConnectionRulesTests {
         let rc = withUnsafeMutablePointer(to: &peer) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { WSPGetPeerName(c, $0, &plen, &err) }
         }
-        #expect(rc == 0 && UInt16(bigEndian: peer.sin_port) == 47270)
+        #expect(rc == 0 && UInt16(bigEndian: peer.sin_port) == 17270)
         _ = closeSocket(c); _ = closeSocket(l)
     }
 
@@ -264,7 +264,7 @@ struct ConnectionRulesTests {
     }
 
     @Test func cyclesLeaveHandlesAndFdsBalanced() async throws {
-        let (l, le) = listening(47280, backlog: 200)
+        let (l, le) = listening(17280, backlog: 200)
         defer { _ = WSACloseEvent(le) }
         let baseline = openFDCount()
         func cycle() -> Bool {
@@ -278,7 +278,7 @@ struct ConnectionRulesTests {
                     usleep(1000)
                 }
             }
-            let rc = connect(c, ipv4("127.0.0.1", 47280))
+            let rc = connect(c, ipv4("127.0.0.1", 17280))
             acceptor.join()
             _ = closeSocket(c)
             return rc == 0
@@ -304,7 +304,7 @@ struct ConcurrentCycleTests {
 
     @Test func twoHundredConcurrentCyclesBalance() throws {
         let (l, _) = newSocket()
-        #expect(bind(l, ipv4("127.0.0.1", 47290)) == 0)
+        #expect(bind(l, ipv4("127.0.0.1", 17290)) == 0)
         var err: Int32 = 0
         #expect(WSPListen(l, 200, &err) == 0)
         let baseline = openFDCount()
@@ -334,7 +334,7 @@ struct ConcurrentCycleTests {
                 for _ in 0..<25 {
                     let (c, _) = newSocket()
                     _ = bind(c, ipv4("127.0.0.1", 0))
-                    if connect(c, ipv4("127.0.0.1", 47290)) == 0 { counters.connected.add(1, ordering: .relaxed) }
+                    if connect(c, ipv4("127.0.0.1", 17290)) == 0 { counters.connected.add(1, ordering: .relaxed) }
                     _ = closeSocket(c)
                 }
             }

@@ -88,7 +88,7 @@ struct ConnectionTests {
 
     @Test func nonblockingConnectAcceptWithConnectData() throws {
         let (listener, _) = newSocket()
-        #expect(bind(listener, ipv4("127.0.0.1", 47100)) == 0)
+        #expect(bind(listener, ipv4("127.0.0.1", 17100)) == 0)
         var err: Int32 = 0
         #expect(WSPListen(listener, 5, &err) == 0)
         let acceptEvent = WSACreateEvent(), connectEvent = WSACreateEvent()
@@ -96,12 +96,12 @@ struct ConnectionTests {
         #expect(eventSelect(listener, acceptEvent, Int32(FD_ACCEPT)) == 0)
 
         let (client, _) = newSocket()
-        #expect(bind(client, ipv4("127.0.0.1", 47101)) == 0)
+        #expect(bind(client, ipv4("127.0.0.1", 17101)) == 0)
         #expect(eventSelect(client, connectEvent, Int32(FD_CONNECT)) == 0)
         var calleeStorage = [CChar](repeating: 0, count: 48)
         var callee = calleeStorage.withUnsafeMutableBufferPointer { WSABUF(len: 48, buf: $0.baseAddress) }
         ConditionScript.state.withLock { $0.calleeData = Array("world".utf8) }
-        #expect(connect(client, ipv4("127.0.0.1", 47100), callerData: Array("hello".utf8), callee: &callee) == WSAEWOULDBLOCK)
+        #expect(connect(client, ipv4("127.0.0.1", 17100), callerData: Array("hello".utf8), callee: &callee) == WSAEWOULDBLOCK)
 
         let accepted = try #require(waitEvents(listener, acceptEvent))
         #expect(accepted.lNetworkEvents == FD_ACCEPT && errorCode(accepted, FD_ACCEPT_BIT) == 0)
@@ -113,15 +113,15 @@ struct ConnectionTests {
             }
         }
         #expect(server != SOCKET.invalid)
-        #expect(UInt16(bigEndian: peer.sin_port) == 47101)
+        #expect(UInt16(bigEndian: peer.sin_port) == 17101)
         let seen = ConditionScript.state.withLock { ($0.calls, $0.sawCallerData, $0.sawCallerPort) }
-        #expect(seen.0 == 1 && seen.1 == Array("hello".utf8) && seen.2 == 47101)
+        #expect(seen.0 == 1 && seen.1 == Array("hello".utf8) && seen.2 == 17101)
 
         let connected = try #require(waitEvents(client, connectEvent))
         #expect(connected.lNetworkEvents == FD_CONNECT && errorCode(connected, FD_CONNECT_BIT) == 0)
         #expect(callee.len == 5)
         #expect(calleeStorage.prefix(5).map { UInt8(bitPattern: $0) } == Array("world".utf8))
-        #expect(connect(client, ipv4("127.0.0.1", 47100)) == WSAEISCONN)
+        #expect(connect(client, ipv4("127.0.0.1", 17100)) == WSAEISCONN)
         // Nothing left: accept would block.
         #expect(WSPAccept(listener, nil, nil, nil, 0, &err) == SOCKET.invalid && err == WSAEWOULDBLOCK)
         for s in [client, server, listener] { #expect(closeSocket(s) == 0) }
@@ -131,7 +131,7 @@ struct ConnectionTests {
 
     @Test func rejectAndNoListener() throws {
         let (listener, _) = newSocket()
-        #expect(bind(listener, ipv4("127.0.0.1", 47110)) == 0)
+        #expect(bind(listener, ipv4("127.0.0.1", 17110)) == 0)
         var err: Int32 = 0
         #expect(WSPListen(listener, 5, &err) == 0)
         let acceptEvent = WSACreateEvent()
@@ -141,7 +141,7 @@ struct ConnectionTests {
         let connector = Thread {
             let (c, _) = newSocket()
             _ = bind(c, ipv4("127.0.0.1", 0))
-            let rc = connect(c, ipv4("127.0.0.1", 47110))   // blocking: no event select
+            let rc = connect(c, ipv4("127.0.0.1", 17110))   // blocking: no event select
             ConditionScript.state.withLock { $0.calleeData = [UInt8(truncatingIfNeeded: rc), UInt8(truncatingIfNeeded: rc >> 8)] }
             _ = closeSocket(c)
         }
@@ -154,10 +154,10 @@ struct ConnectionTests {
         // No provider listens on that port: a code that lets the switch fall back to TCP.
         let (c2, _) = newSocket()
         _ = bind(c2, ipv4("127.0.0.1", 0))
-        #expect(connect(c2, ipv4("127.0.0.1", 47111)) == WSAEADDRNOTAVAIL)
-        #expect(connect(c2, ipv4("0.0.0.0", 47111)) == WSAEADDRNOTAVAIL)
+        #expect(connect(c2, ipv4("127.0.0.1", 17111)) == WSAEADDRNOTAVAIL)
+        #expect(connect(c2, ipv4("0.0.0.0", 17111)) == WSAEADDRNOTAVAIL)
         #expect(connect(c2, ipv4("127.0.0.1", 0)) == WSAEADDRNOTAVAIL)
-        #expect(connect(listener, ipv4("127.0.0.1", 47111)) == WSAEINVAL)
+        #expect(connect(listener, ipv4("127.0.0.1", 17111)) == WSAEINVAL)
         _ = closeSocket(c2)
         _ = closeSocket(listener)
     }

@@ -32,7 +32,7 @@ struct DataPathStressTests {
     }
 
     @Test func tenThousandMessagesInOrderAndIntact() throws {
-        let pair = try #require(ConnectedPair.make(port: 47400))
+        let pair = try #require(ConnectedPair.make(port: 17400))
         defer { pair.close() }
         let window = 32, slot = 65536
         let sendArea = Buffer(window * slot), recvArea = Buffer(window * slot)
@@ -68,7 +68,7 @@ struct DataPathStressTests {
     }
 
     @Test func fourThreadsPerSideExactlyOnce() throws {
-        let pair = try #require(ConnectedPair.make(port: 47410))
+        let pair = try #require(ConnectedPair.make(port: 17410))
         defer { pair.close() }
         let threads = 4, perThread = 500, slot = 65536, depth = 4
         let sendArea = Buffer(threads * depth * slot), recvArea = Buffer(threads * depth * slot)
@@ -116,7 +116,7 @@ struct DataPathStressTests {
     }
 
     @Test func completionUpcallsMatchOperations() throws {
-        let pair = try #require(ConnectedPair.make(port: 47420))
+        let pair = try #require(ConnectedPair.make(port: 17420))
         defer { pair.close() }
         let a = Buffer(4096), b = Buffer(4096)
         _ = register(pair.client, a, MEM_READ)
@@ -142,7 +142,7 @@ struct DataPathStressTests {
     }
 
     @Test func overlappedResultRules() throws {
-        let pair = try #require(ConnectedPair.make(port: 47430))
+        let pair = try #require(ConnectedPair.make(port: 17430))
         defer { pair.close() }
         let b = Buffer(4096)
         _ = register(pair.server, b, MEM_WRITE)
@@ -166,7 +166,7 @@ struct DataPathStressTests {
     }
 
     @Test func closeAbortsPendingBeforeTheFinalUpcall() throws {
-        let pair = try #require(ConnectedPair.make(port: 47440))
+        let pair = try #require(ConnectedPair.make(port: 17440))
         let b = Buffer(4096), target = Buffer(4096)
         _ = register(pair.server, b, MEM_READWRITE)
         let ops = (0..<5).map { _ in Op(noNotify: false) }
@@ -184,7 +184,7 @@ struct DataPathStressTests {
     }
 
     @Test func registrationCacheCallback() throws {
-        let pair = try #require(ConnectedPair.make(port: 47450))
+        let pair = try #require(ConnectedPair.make(port: 17450))
         defer { pair.close() }
         let b = Buffer(8192)
         var err: Int32 = 0

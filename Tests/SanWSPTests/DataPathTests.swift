@@ -12,7 +12,7 @@ struct DataPathTests {
     }
 
     @Test func messagesLandInPostedReceives() throws {
-        let pair = try #require(ConnectedPair.make(port: 47300))
+        let pair = try #require(ConnectedPair.make(port: 17300))
         defer { pair.close() }
         let sendBuf = Buffer(4096), recvBuf = Buffer(8192)
         let (sh, se) = register(pair.client, sendBuf, MEM_READ)
@@ -36,7 +36,7 @@ struct DataPathTests {
     }
 
     @Test func firstMessageBeforeAnyReceiveIsHeld() throws {
-        let pair = try #require(ConnectedPair.make(port: 47310))
+        let pair = try #require(ConnectedPair.make(port: 17310))
         defer { pair.close() }
         let sendBuf = Buffer(4096, fill: 7), recvBuf = Buffer(4096)
         _ = register(pair.client, sendBuf, MEM_READ)
@@ -54,7 +54,7 @@ struct DataPathTests {
     }
 
     @Test func oversizedMessageFailsTheReceive() throws {
-        let pair = try #require(ConnectedPair.make(port: 47320))
+        let pair = try #require(ConnectedPair.make(port: 17320))
         defer { pair.close() }
         let sendBuf = Buffer(8192, fill: 3), recvBuf = Buffer(8192)
         _ = register(pair.client, sendBuf, MEM_READ)
@@ -72,7 +72,7 @@ struct DataPathTests {
     }
 
     @Test func registrationRules() throws {
-        let pair = try #require(ConnectedPair.make(port: 47330))
+        let pair = try #require(ConnectedPair.make(port: 17330))
         defer { pair.close() }
         let b = Buffer(8192)
         var err: Int32 = 0
@@ -117,7 +117,7 @@ struct DataPathTests {
     }
 
     @Test func rdmaWriteAndReadAtOffsets() throws {
-        let pair = try #require(ConnectedPair.make(port: 47340))
+        let pair = try #require(ConnectedPair.make(port: 17340))
         defer { pair.close() }
         let target = Buffer(65536), local = Buffer(65536)
         let (lh, _) = register(pair.client, local, MEM_READWRITE)
@@ -139,7 +139,7 @@ struct DataPathTests {
 
     @Test(arguments: ["pastEnd", "wrongKey", "readOnlyWritten", "deregistered", "writeOnlyRead"])
     func rdmaViolationsAreRejected(_ violation: String) throws {
-        let pair = try #require(ConnectedPair.make(port: 47350))
+        let pair = try #require(ConnectedPair.make(port: 17350))
         defer { pair.close() }
         let target = Buffer(4096, fill: 0x5A), local = Buffer(4096, fill: 0xEE)
         let (lh, _) = register(pair.client, local, MEM_READWRITE)
@@ -163,7 +163,7 @@ struct DataPathTests {
     }
 
     @Test func rdmaDescriptorsDeregisterAfterThePeerLeft() throws {
-        let pair = try #require(ConnectedPair.make(port: 47360))
+        let pair = try #require(ConnectedPair.make(port: 17360))
         defer { pair.close() }
         let region = Buffer(4096)
         var (desc, err) = rdmaDescriptor(pair.server, region, MEM_READWRITE)
@@ -183,7 +183,7 @@ struct DataPathTests {
     }
 
     @Test func bufferArraysAreCopiedWhenPosted() throws {
-        let pair = try #require(ConnectedPair.make(port: 47370))
+        let pair = try #require(ConnectedPair.make(port: 17370))
         defer { pair.close() }
         let a = Buffer(4096, fill: 0x42), b = Buffer(4096)
         _ = register(pair.client, a, MEM_READ)
@@ -208,7 +208,7 @@ struct DataPathOrderingTests {
     }
 
     @Test func descriptorLengthProbe() throws {
-        let pair = try #require(ConnectedPair.make(port: 47380))
+        let pair = try #require(ConnectedPair.make(port: 17380))
         defer { pair.close() }
         let region = Buffer(4096)
         var len: DWORD = 0
@@ -231,7 +231,7 @@ struct DataPathOrderingTests {
     }
 
     @Test func messageAfterRdmaWriteSeesTheData() throws {
-        let pair = try #require(ConnectedPair.make(port: 47390))
+        let pair = try #require(ConnectedPair.make(port: 17390))
         defer { pair.close() }
         let size = 1 << 20
         let region = Buffer(size), local = Buffer(size), note = Buffer(64), inbox = Buffer(64)
@@ -258,7 +258,7 @@ struct DataPathOrderingTests {
     }
 
     @Test func regionInUseCannotBeDeregistered() throws {
-        let pair = try #require(ConnectedPair.make(port: 47395))
+        let pair = try #require(ConnectedPair.make(port: 17395))
         defer { pair.close() }
         let size = 256 << 20
         let region = Buffer(size, fill: 0x3C), local = Buffer(size)

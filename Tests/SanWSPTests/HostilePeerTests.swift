@@ -99,7 +99,7 @@ struct HostilePeerTests {
     @Test(arguments: 0..<7)
     func malformedFrameDropsTheConnection(_ index: Int) throws {
         let (name, bytes) = Self.cases[index]
-        let (l, s, peer) = try acceptedRaw(port: UInt16(47500 + index))
+        let (l, s, peer) = try acceptedRaw(port: UInt16(17500 + index))
         defer { peer.close(); _ = closeSocket(s); _ = closeSocket(l) }
         let b = Buffer(4096, fill: 0x11)
         _ = register(s, b, MEM_WRITE)
@@ -114,17 +114,17 @@ struct HostilePeerTests {
 
     @Test func badHandshakesNeverReachAccept() throws {
         let (l, _) = newSocket()
-        _ = bind(l, ipv4("127.0.0.1", 47520))
+        _ = bind(l, ipv4("127.0.0.1", 17520))
         var err: Int32 = 0
         _ = WSPListen(l, 5, &err)
-        let garbage = try #require(RawPeer.connect(toAppPort: 47520))
+        let garbage = try #require(RawPeer.connect(toAppPort: 17520))
         garbage.send([UInt8](repeating: 0xFF, count: 64))
-        let tooMuchData = try #require(RawPeer.connect(toAppPort: 47520))
-        var hello = SoftWire.encodeHello(.init(targetPort: 47520, caller: SocketAddress(storage: .v4(address: 0, port: 0)), callerData: []))
+        let tooMuchData = try #require(RawPeer.connect(toAppPort: 17520))
+        var hello = SoftWire.encodeHello(.init(targetPort: 17520, caller: SocketAddress(storage: .v4(address: 0, port: 0)), callerData: []))
         hello[8 + 9] = 200   // claims 200 bytes of caller data
         tooMuchData.send(hello)
-        let wrongPort = try #require(RawPeer.connect(toAppPort: 47520))
-        wrongPort.hello(port: 47521)
+        let wrongPort = try #require(RawPeer.connect(toAppPort: 17520))
+        wrongPort.hello(port: 17521)
         #expect(garbage.closedByProvider())
         #expect(tooMuchData.closedByProvider())
         let reject = wrongPort.read(SoftWire.headerSize + 4)

@@ -121,13 +121,13 @@ struct ProviderTests {
         #expect(WSPBind(a, nil, 16, &err) == SOCKET_ERROR && err == WSAEFAULT)
         #expect(bind(a, ipv6("::1", 0)) == WSAEFAULT)          // wrong family for the socket
         #expect(bind(a, ipv4("192.0.2.1", 5000)) == WSAEADDRNOTAVAIL)
-        #expect(bind(a, ipv4("127.0.0.1", 47001)) == 0)
-        #expect(bind(a, ipv4("127.0.0.1", 47002)) == WSAEINVAL)   // already bound
+        #expect(bind(a, ipv4("127.0.0.1", 17001)) == 0)
+        #expect(bind(a, ipv4("127.0.0.1", 17002)) == WSAEINVAL)   // already bound
         let (b, _) = newSocket()
-        #expect(bind(b, ipv4("127.0.0.1", 47001)) == WSAEADDRINUSE)
-        #expect(bind(b, ipv4("0.0.0.0", 47001)) == WSAEADDRINUSE)
+        #expect(bind(b, ipv4("127.0.0.1", 17001)) == WSAEADDRINUSE)
+        #expect(bind(b, ipv4("0.0.0.0", 17001)) == WSAEADDRINUSE)
         #expect(closeSocket(a) == 0)
-        #expect(bind(b, ipv4("0.0.0.0", 47001)) == 0)
+        #expect(bind(b, ipv4("0.0.0.0", 17001)) == 0)
         let (c, _) = newSocket()
         #expect(bind(c, ipv4("127.0.0.1", 0)) == 0)
         var name = sockaddr_in()
@@ -154,8 +154,8 @@ struct ProviderTests {
                               $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4, &err)
             }
         }
-        #expect(bind(r1, ipv4("127.0.0.1", 47010)) == 0)
-        #expect(bind(r2, ipv4("127.0.0.1", 47010)) == 0)
+        #expect(bind(r1, ipv4("127.0.0.1", 17010)) == 0)
+        #expect(bind(r2, ipv4("127.0.0.1", 17010)) == 0)
         let (u, _) = newSocket()
         len = 16
         let unbound = withUnsafeMutablePointer(to: &name) {
