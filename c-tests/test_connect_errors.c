@@ -28,7 +28,7 @@ static void listener(int ready_fd, int cmd_fd)
 {
     alarm(300);
     int err;
-    unsigned short report = 0, p = (unsigned short)(33000 + getpid() % 8000);
+    unsigned short report = 0, p = (unsigned short)(18000 + getpid() % 2000); /* mapped ports below the ephemeral range */
     if (mp_startup() != 0)
         _exit(1);
     SOCKET l = INVALID_SOCKET;

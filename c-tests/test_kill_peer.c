@@ -46,7 +46,7 @@ static void child(int ready_fd)
     if (mp_startup() != 0)
         goto fail;
     SOCKET l = INVALID_SOCKET;
-    unsigned short p = (unsigned short)(29000 + getpid() % 8000);
+    unsigned short p = (unsigned short)(12000 + getpid() % 3000); /* mapped ports below the ephemeral range */
     for (int i = 0; i < 50; i++, p++) {
         l = mp_socket(&err);
         if (l == INVALID_SOCKET)

@@ -77,7 +77,7 @@ static void listener(int ready_fd, int report_fd)
 {
     alarm(300);
     int err;
-    unsigned short report = 0, p = (unsigned short)(31000 + getpid() % 8000);
+    unsigned short report = 0, p = (unsigned short)(15000 + getpid() % 3000); /* mapped ports below the ephemeral range */
     if (mp_startup() != 0)
         _exit(1);
     SOCKET l = INVALID_SOCKET;

@@ -718,7 +718,7 @@ int main(int argc, char **argv)
         close(ready[0]);
         who = "listener";
         alarm(90);
-        unsigned short base = (unsigned short)(21000 + getpid() % 8000);
+        unsigned short base = (unsigned short)(12000 + getpid() % 8000); /* mapped ports below the ephemeral range */
         exit(run_listener(mp_ip(), base, ready[1], NULL));
     }
     child_pid = pid;

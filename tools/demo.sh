@@ -25,10 +25,10 @@ copy() { # copy PORT: one sw_copy serve/send pair; prints both summaries
 }
 
 echo "== 1. file copy through the reference switch and the provider"
-copy 41001
+copy 21001
 echo
 echo "== 2. the provider declines 127.0.0.1 (SANWSP_ADDRESSES): the switch falls back to TCP"
-SANWSP_ADDRESSES=10.255.255.0/24 copy 41002
+SANWSP_ADDRESSES=10.255.255.0/24 copy 21002
 echo
 echo "== 3. the provider driven directly, as a switch does"
 build/sanwsp_demo "$lib"

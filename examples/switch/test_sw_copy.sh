@@ -18,7 +18,7 @@ check() { # check DESCRIPTION COMMAND...
 }
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sw_copy.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
-port=$(( 30000 + ($$ * 13 + $(date +%N | sed 's/^0*//;s/^$/0/') / 1000) % 20000 ))
+port=$(( 12000 + ($$ * 13 + $(date +%N | sed 's/^0*//;s/^$/0/') / 1000) % 10000 )) # mapped ports stay below the ephemeral range
 
 expect=provider
 case $MODE in

@@ -60,7 +60,8 @@ static inline long t_verify(const unsigned char *p, size_t n, uint64_t off, uint
 static inline unsigned short t_port(void)
 {
     /* app port P uses kernel port P + 10000 for the provider listener: stay below 55535 */
-    return (unsigned short)(30000 + (getpid() * 7 + (long)(t_now() * 1000)) % 20000);
+    /* 12000..21999: the provider's mapped ports (P + 10000) stay below the ephemeral range */
+    return (unsigned short)(12000 + (getpid() * 7 + (long)(t_now() * 1000)) % 10000);
 }
 
 #endif
