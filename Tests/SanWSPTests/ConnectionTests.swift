@@ -162,3 +162,54 @@ struct ConnectionTests {
         _ = closeSocket(listener)
     }
 }
+
+@Suite(.serialized)
+struct IPv6ConnectionTests {
+    init() {
+        TestSwitch.stopAll()
+        TestSwitch.reset()
+        TestSwitch.start()
+    }
+
+    @Test func connectAcceptAndMessageOverIPv6() throws {
+        let (l, _) = newSocket(AF_INET6)
+        #expect(bind(l, ipv6("::1", 17600)) == 0)
+        var err: Int32 = 0
+        #expect(WSPListen(l, 5, &err) == 0)
+        let (c, _) = newSocket(AF_INET6)
+        #expect(bind(c, ipv6("::1", 0)) == 0)
+        let acceptor = Thread {
+            var err: Int32 = 0
+            for _ in 0..<2000 {
+                let a = WSPAccept(l, nil, nil, nil, 0, &err)
+                if a != SOCKET.invalid { AcceptedBox.value.withLock { $0 = a }; return }
+                usleep(1000)
+            }
+        }
+        var remote = ipv6("::1", 17600)
+        let rc = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                WSPConnect(c, $0, Int32(MemoryLayout<sockaddr_in6>.size), nil, nil, nil, nil, &err)
+            }
+        }
+        acceptor.join()
+        let s = AcceptedBox.value.withLock { v -> SOCKET in defer { v = .invalid }; return v }
+        #expect(rc == 0 && s != SOCKET.invalid)
+        // The accepted socket reports the caller's IPv6 address.
+        var peer = sockaddr_in6()
+        var len = Int32(MemoryLayout<sockaddr_in6>.size)
+        let named = withUnsafeMutablePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { WSPGetPeerName(s, $0, &len, &err) }
+        }
+        #expect(named == 0 && Int32(peer.sin6_family) == AF_INET6 && len == 28)
+        let a = Buffer(4096, fill: 0x61), b = Buffer(4096)
+        _ = register(c, a, MEM_READ)
+        _ = register(s, b, MEM_WRITE)
+        let r = Op(), w = Op()
+        #expect(recv(s, r, [(b.pointer, 4096)]) == WSA_IO_PENDING)
+        #expect(send(c, w, [(a.pointer, 3000)]) == WSA_IO_PENDING)
+        #expect(r.wait(s) == (true, 3000, 0))
+        #expect(Array(b.bytes[0..<3000]) == [UInt8](repeating: 0x61, count: 3000))
+        for x in [c, s, l] { _ = closeSocket(x) }
+    }
+}
