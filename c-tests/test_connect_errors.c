@@ -11,7 +11,9 @@
 #define _GNU_SOURCE
 #include "mp_util.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -95,6 +97,62 @@ static int finish_connect(SOCKET s, WSAEVENT e, int immediate)
     return (ne.lNetworkEvents & FD_CONNECT) ? ne.iErrorCode[FD_CONNECT_BIT] : -1;
 }
 
+/* SIO_ADDRESS_LIST_QUERY lists SANWSP_TEST_IP; in verbs-only mode (the VM) it lists only what
+ * an RDMA device serves, so not loopback. */
+static void check_address_list(void)
+{
+    int err;
+    SOCKET s = mp_socket(&err);
+    union { SOCKET_ADDRESS_LIST list; char bytes[4096]; } out;
+    DWORD returned = 0;
+    err = MP_NOERR;
+    CHECK_EQ_INT(WSPIoctl(s, SIO_ADDRESS_LIST_QUERY, NULL, 0, &out, sizeof out, &returned, NULL, NULL,
+                          NULL, &err), 0);
+    const char *mode = getenv("SANWSP_TRANSPORT");
+    int verbs_only = mode && strcmp(mode, "verbs") == 0, saw_test_ip = 0, saw_loopback = 0;
+    printf("served addresses:");
+    for (int i = 0; i < out.list.iAddressCount; i++) {
+        char text[64];
+        struct sockaddr_in *sin = (struct sockaddr_in *)out.list.Address[i].lpSockaddr;
+        inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
+        printf(" %s", text);
+        saw_test_ip |= strcmp(text, mp_ip()) == 0;
+        saw_loopback |= strcmp(text, "127.0.0.1") == 0;
+    }
+    printf("%s\n", verbs_only ? " (verbs only)" : "");
+    CHECK(saw_test_ip);
+    if (verbs_only && strcmp(mp_ip(), "127.0.0.1") != 0)
+        CHECK(!saw_loopback);
+    WSPCloseSocket(s, &err);
+}
+
+/* SANWSP_TEST_UNREACHABLE: an address nobody answers at; the connect must fail with a code
+ * that lets the switch fall back to TCP. */
+static void check_unreachable(WSAEVENT e)
+{
+    const char *ip = getenv("SANWSP_TEST_UNREACHABLE");
+    if (!ip || !*ip)
+        return;
+    int err, imm;
+    SOCKET s = mp_socket(&err);
+    CHECK_EQ_INT(mp_bind(s, mp_ip(), 0), 0);
+    err = MP_NOERR;
+    CHECK_EQ_INT(WSPEventSelect(s, e, FD_CONNECT, &err), 0);
+    struct sockaddr_in to = ts_sin(ip, 5000);
+    err = MP_NOERR;
+    imm = WSPConnect(s, (struct sockaddr *)&to, sizeof to, NULL, NULL, NULL, NULL, &err) == 0 ? 0 : err;
+    int rc = imm;
+    if (imm == WSAEWOULDBLOCK) {
+        WSANETWORKEVENTS ne;
+        rc = mp_wait_events(s, e, 60000, &ne);
+        if (rc == 0)
+            rc = ne.iErrorCode[FD_CONNECT_BIT];
+    }
+    printf("unreachable %-16s -> %d (expected a fall-back code)\n", ip, rc);
+    CHECK(rc == WSAETIMEDOUT || rc == WSAENETUNREACH || rc == WSAEADDRNOTAVAIL);
+    WSPCloseSocket(s, &err);
+}
+
 static void command(int cmd_fd, int done_fd, char c)
 {
     CHECK_EQ_INT(write(cmd_fd, &c, 1), 1);
@@ -127,6 +185,8 @@ int main(void)
         CHECK_EQ_INT(mp_startup(), 0);
         int err, imm;
         WSAEVENT e1 = WSACreateEvent(), e2 = WSACreateEvent();
+        check_address_list();
+        check_unreachable(e1);
 
         /* CF_REJECT */
         SOCKET s = start_connect(port, e1, &imm);

@@ -6,11 +6,16 @@
 #   2. the same with SANWSP_DEAD_PEER_MS=2000, then the link is cut (veth down in the listener's
 #      namespace): the connector's pending receive must fail WSAETIMEDOUT within 6 s.
 #
-#   test_netns.sh path/to/test_two_process
+#   3. connects to an address on the veth subnet where no host exists (10.213.0.3) and through a
+#      listener that rejects, a full backlog and a port nobody listens on (test_connect_errors):
+#      the unreachable peer must give a code that lets the switch fall back to TCP.
+#
+#   test_netns.sh path/to/test_two_process path/to/test_connect_errors
 #
 # Exit 77 (skip) when namespaces cannot be created (not root, no CAP_SYS_ADMIN, no `ip`).
 set -u
-bin=${1:?usage: test_netns.sh path/to/test_two_process}
+bin=${1:?usage: test_netns.sh path/to/test_two_process path/to/test_connect_errors}
+errbin=${2:?usage: test_netns.sh path/to/test_two_process path/to/test_connect_errors}
 a=sanwsp-a-$$
 b=sanwsp-b-$$
 va=sw$$a
@@ -85,6 +90,13 @@ run() {
 }
 
 run close "$port"
+# Both processes of test_connect_errors in the connector's namespace; 10.213.0.3 does not exist.
+ip netns exec "$b" env SANWSP_TEST_IP=10.213.0.2 SANWSP_TEST_UNREACHABLE=10.213.0.3 \
+    SANWSP_CONNECT_TIMEOUT_MS=4000 "$errbin" > "$tmp/unreachable.log" 2>&1
+urc=$?
+sed 's/^/  [unreachable] /' "$tmp/unreachable.log" | grep -E 'unreachable|failed$'
+check "unreachable: test_connect_errors exit status 0 (was $urc)" test "$urc" -eq 0
+check "unreachable: a fall-back code" grep -q 'unreachable 10.213.0.3' "$tmp/unreachable.log"
 run vanish "$((port + 1))" 6000
 check "vanish: connector saw WSAETIMEDOUT" grep -q 'pending receive failed with 10060' "$tmp/vanish.connector"
 echo "$passed passed, $failed failed"
