@@ -42,6 +42,9 @@ struct Ring<Element> {
         return out
     }
 
+    /// The i-th element from the front (i < count).
+    subscript(i: Int) -> Element { storage[(head + i) % storage.count]! }
+
     func contains(where predicate: (Element) -> Bool) -> Bool {
         for i in 0..<count where predicate(storage[(head + i) % storage.count]!) { return true }
         return false

@@ -84,6 +84,10 @@ final class SoftConnection: TransportConnection {
 
     /// Parses and places everything readable. Runs on the loop thread.
     func pump() {
+        // Answers produced in one burst (RDMA write acknowledgements, read responses) are
+        // written together when the burst ends.
+        var answered = false
+        defer { if answered { flush() } }
         while true {
             if respondersBackedUp { return updateInterest() }
             let step = receiver.withLock { r -> SoftReceiver.Step in
@@ -111,7 +115,7 @@ final class SoftConnection: TransportConnection {
                 updateInterest()
                 return
             case .lost(let error): return lose(error)
-            case .queue: flush()
+            case .queue: answered = true
             case .violation:
                 flush()
                 return lose(WSAECONNABORTED)

@@ -54,6 +54,9 @@ struct SoftSender {
     /// completes something, so the caller can deliver it without holding the lock.
     mutating func flushOne(fd: Int32) -> FlushResult {
         guard !queue.isEmpty else { return .drained }
+        if headWritten == 0, queue.count > 1, case .none = queue[0].payload, case .none = queue[1].payload {
+            return flushControlFrames(fd: fd)
+        }
         let offset = headWritten
         // Written in place: frames are large value types, so no copy of the head.
         let (total, result) = queue.withFirst { frame -> (Int, Result<Int, SysError>) in
@@ -74,6 +77,43 @@ struct SoftSender {
             return .regionDone(id)
         }
         return queue.isEmpty ? .drained : flushOne(fd: fd)
+    }
+
+    /// Consecutive header-only frames (RDMA write acknowledgements, read requests, ...) go out
+    /// in one send: a burst of answers costs one system call, not one each.
+    private mutating func flushControlFrames(fd: Int32) -> FlushResult {
+        let batch = 32, frameMax = 48
+        var lengths = (0, 0)   // (frames fully copied, bytes)
+        let result = withUnsafeTemporaryAllocation(byteCount: batch * frameMax, alignment: 8) {
+            buffer -> Result<Int, SysError> in
+            var bytes = 0, frames = 0
+            while frames < min(batch, queue.count) {
+                var frame = queue[frames]
+                guard case .none = frame.payload, frame.completes == nil else { break }
+                let length = frame.header.length
+                frame.header.withBytes { buffer.baseAddress!.advanced(by: bytes).copyMemory(from: $0, byteCount: length) }
+                bytes += length
+                frames += 1
+            }
+            lengths = (frames, bytes)
+            return Syscall.send(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<bytes]))
+        }
+        switch result {
+        case .failure(let e): return .failed(SoftTransport.lossError(e.errno))
+        case .success(var written):
+            // Whole frames written leave the queue; a partly written one stays at the head.
+            for _ in 0..<lengths.0 {
+                let length = queue[0].header.length
+                if written >= length {
+                    queue.popFirst()
+                    written -= length
+                } else {
+                    headWritten = written
+                    return .blocked
+                }
+            }
+            return queue.isEmpty ? .drained : flushOne(fd: fd)
+        }
     }
 
     private static func payloadLength(_ p: OutgoingFrame.Payload) -> Int {
