@@ -27,7 +27,8 @@ run() { # run NAME TIMEOUT COMMAND...
 }
 run two_process 300 ./build/test_two_process
 run rdma_violations 300 ./build/test_rdma_violations
-SANWSP_TEST_UNREACHABLE=10.0.2.99 run connect_errors 300 ./build/test_connect_errors
+# CM events traced: a failure here shows which event the fabric delivered.
+SANWSP_TRACE_CM=1 SANWSP_TEST_UNREACHABLE=10.0.2.99 run connect_errors 300 ./build/test_connect_errors
 run kill_peer 120 ./build/test_kill_peer
 # (the demo and sanperf load the library by path)
 run demo 300 ./build/sanwsp_demo "$lib"

@@ -168,8 +168,16 @@ final class SoftConnection: TransportConnection {
         }
         if let c = outcome.0 { deliver(c.op, error: c.error, bytes: c.bytes) }
         if outcome.1 {
-            updateInterest()
-            loop.execute { [weak self] in self?.pump() }
+            // A thread driving the connection parses what waited (a wake-up in case it sleeps
+            // on an empty socket); otherwise the engine does.
+            // Re-checked after the signal: a driver that stopped in between leaves it to us.
+            if driving.load(ordering: .sequentiallyConsistent), let wake = wakeFD {
+                Syscall.signal(eventFD: wake)
+            }
+            if !driving.load(ordering: .sequentiallyConsistent) {
+                updateInterest()
+                loop.execute { [weak self] in self?.pump() }
+            }
         }
     }
 

@@ -83,7 +83,11 @@ final class VerbsConnector: PendingConnect, CMEventTarget {
                 var param = VerbsConnection.connectionParameters(raw)
                 return transport.library.connect(id.pointer, &param)
             }
-            if rc != 0 { fail(WSAETIMEDOUT) }
+            if rc != 0 {
+                let e = errno
+                if VerbsTransport.traceCM { VerbsTransport.trace("rdma_connect failed, errno \(e)") }
+                fail(SoftTransport.connectError(e))
+            }
         } catch {
             fail(error.code)
         }
