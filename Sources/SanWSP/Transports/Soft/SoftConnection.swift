@@ -169,8 +169,8 @@ final class SoftConnection: TransportConnection {
         if let c = outcome.0 { deliver(c.op, error: c.error, bytes: c.bytes) }
         if outcome.1 {
             // A thread driving the connection parses what waited (a wake-up in case it sleeps
-            // on an empty socket); otherwise the engine does.
-            // Re-checked after the signal: a driver that stopped in between leaves it to us.
+            // on an empty socket); otherwise the engine does. Re-checked after the signal: a
+            // driver that stopped in between may not have seen it (its rearm timer would).
             if driving.load(ordering: .sequentiallyConsistent), let wake = wakeFD {
                 Syscall.signal(eventFD: wake)
             }

@@ -85,7 +85,7 @@ final class VerbsConnector: PendingConnect, CMEventTarget {
             }
             if rc != 0 {
                 let e = errno
-                if VerbsTransport.traceCM { VerbsTransport.trace("rdma_connect failed, errno \(e)") }
+                VerbsTransport.trace("rdma_connect failed, errno \(e)")
                 fail(SoftTransport.connectError(e))
             }
         } catch {

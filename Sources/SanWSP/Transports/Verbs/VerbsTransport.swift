@@ -98,8 +98,9 @@ final class VerbsTransport: Transport, @unchecked Sendable {
     /// SANWSP_TRACE_CM set: every rdma_cm event is logged to stderr (README, configuration).
     static let traceCM = getenv("SANWSP_TRACE_CM") != nil
 
-    static func trace(_ line: String) {
-        var text = "sanwsp[\(getpid())]: " + line + "\n"
+    static func trace(_ line: @autoclosure () -> String) {
+        guard traceCM else { return }
+        var text = "sanwsp[\(getpid())]: " + line() + "\n"
         text.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
     }
 
@@ -119,11 +120,9 @@ final class VerbsTransport: Transport, @unchecked Sendable {
             _ = library.ackEvent(e)
             let key = event.type == RDMA_CM_EVENT_CONNECT_REQUEST ? event.listenId : event.id
             let target = targets.withLock { $0[key] }
-            if Self.traceCM {
-                // Diagnostics for connection-manager trouble that only shows on some fabrics.
-                Self.trace("cm event \(event.type.rawValue) status \(event.status) "
-                           + "id 0x\(String(event.id, radix: 16)) \(target == nil ? "unrouted" : "routed")")
-            }
+            // Diagnostics for connection-manager trouble that only shows on some fabrics.
+            Self.trace("cm event \(event.type.rawValue) status \(event.status) "
+                       + "id 0x\(String(event.id, radix: 16)) \(target == nil ? "unrouted" : "routed")")
             target?.handle(event)
             if target == nil, event.type == RDMA_CM_EVENT_CONNECT_REQUEST,
                let id = UnsafeMutablePointer<rdma_cm_id>(bitPattern: event.id) {
