@@ -5,6 +5,7 @@
  *   - the peer's condition function answers CF_REJECT        -> WSAECONNREFUSED (final)
  *   - the peer's backlog is full                              -> WSAECONNREFUSED (final), and
  *     the queued caller is still accepted afterwards
+ *   - a caller whose connection is accepted and closed at once still connects (5 times)
  *   - nobody listens on that port                             -> WSAEADDRNOTAVAIL (fall back)
  * The listener process is told what to do next over a pipe.
  */
@@ -211,6 +212,19 @@ int main(void)
         CHECK_EQ_INT(rc, 0);
         mp_check_transport(q);
         WSPCloseSocket(q, &err);
+
+        /* accepted and closed at once: the caller's connect still succeeds (over verbs the close
+         * comes before the caller's RTU, and must not tear down the handshake it is completing) */
+        int fine = 0;
+        for (int i = 0; i < 5; i++) {
+            SOCKET c = start_connect(port, e1, &imm);
+            command(down[1], up[0], 'a');
+            rc = finish_connect(c, e1, imm);
+            CHECK_EQ_INT(rc, 0);
+            fine += rc == 0;
+            WSPCloseSocket(c, &err);
+        }
+        printf("accepted, closed at once     -> %d of 5 connected (expected 5)\n", fine);
 
         /* nobody listens on port + 1 */
         s = start_connect((unsigned short)(port + 1), e1, &imm);

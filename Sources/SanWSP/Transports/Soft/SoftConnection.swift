@@ -32,6 +32,8 @@ final class SoftConnection: TransportConnection {
     private let receivePaused = Atomic(false)
     /// A thread receiving for itself (driveProgress): the engine stops watching input.
     private let driving = Atomic(false)
+    /// pthread_self of that thread: its own completions need no wake-up.
+    private let driverThread = Atomic<UInt>(0)
     /// The engine does not have the input back yet after the last driving thread (see
     /// driveProgress); when that thread last drove.
     private let rearmPending = Atomic(false)
@@ -86,7 +88,10 @@ final class SoftConnection: TransportConnection {
     func pump() {
         // Answers produced in one burst (RDMA write acknowledgements, read responses) are
         // written together when the burst ends.
-        var answered = false
+        // An answer to a large payload goes at once: its requester may be waiting on it to keep
+        // its pipeline full (a window of RDMA writes), and one more system call is small next
+        // to the payload.
+        var answered = false, urgent = false
         defer { if answered { flush() } }
         while true {
             if respondersBackedUp { return updateInterest() }
@@ -102,6 +107,7 @@ final class SoftConnection: TransportConnection {
                     // Answers are queued in the order their requests were parsed, even when
                     // two threads pump this connection.
                     appendAnswer(frame)
+                    urgent = r.expectLarge
                 default:
                     break
                 }
@@ -115,7 +121,13 @@ final class SoftConnection: TransportConnection {
                 updateInterest()
                 return
             case .lost(let error): return lose(error)
-            case .queue: answered = true
+            case .queue:
+                if urgent {
+                    answered = false
+                    flush()
+                } else {
+                    answered = true
+                }
             case .violation:
                 flush()
                 return lose(WSAECONNABORTED)
@@ -135,13 +147,17 @@ final class SoftConnection: TransportConnection {
         if !queued, case .region(_, _, let id) = frame.payload { regions.end(id) }
     }
 
-    /// Hands a completion to the core and wakes a thread driving this connection.
+    /// Hands a completion to the core and wakes a thread driving this connection (unless it
+    /// is that thread: it checks its condition after every pump).
     private func deliver(_ op: TransferOp, error: Int32, bytes: Int) {
         events.transferCompleted(op, error: error, bytes: bytes)
-        if driving.load(ordering: .sequentiallyConsistent), let wake = wakeFD {
+        if driving.load(ordering: .sequentiallyConsistent), let wake = wakeFD,
+           driverThread.load(ordering: .sequentiallyConsistent) != Self.currentThread {
             Syscall.signal(eventFD: wake)
         }
     }
+
+    private static var currentThread: UInt { UInt(bitPattern: Int(bitPattern: pthread_self())) }
 
     /// Too many read responses wait to be written: stop reading the peer's requests until
     /// they drain, so the peer cannot grow our queue.
@@ -169,12 +185,16 @@ final class SoftConnection: TransportConnection {
         if let c = outcome.0 { deliver(c.op, error: c.error, bytes: c.bytes) }
         if outcome.1 {
             // A thread driving the connection parses what waited (a wake-up in case it sleeps
-            // on an empty socket); otherwise the engine does. Re-checked after the signal: a
-            // driver that stopped in between may not have seen it (its rearm timer would).
+            // on an empty socket). A thread that drove moments ago is likely to wait again
+            // soon and parse it then; if it does not, the rearm timer hands the socket back to
+            // the engine, which pumps. Otherwise the engine does it now. Handing every resume
+            // to the engine would have it pump alongside the next driver, contending for the
+            // receiver.
             if driving.load(ordering: .sequentiallyConsistent), let wake = wakeFD {
                 Syscall.signal(eventFD: wake)
             }
-            if !driving.load(ordering: .sequentiallyConsistent) {
+            if !driving.load(ordering: .sequentiallyConsistent)
+                && !rearmPending.load(ordering: .sequentiallyConsistent) {
                 updateInterest()
                 loop.execute { [weak self] in self?.pump() }
             }
@@ -187,15 +207,20 @@ final class SoftConnection: TransportConnection {
     ///
     /// While threads keep driving, the engine stays off the socket (input and output): giving
     /// it back after every wait would cost two epoll_ctl calls per message. It gets the socket
-    /// back once no thread has driven for `rearmDelay` (a timer checks), so completions a thread
-    /// does not wait for are at most that late.
+    /// back once no thread has driven for `rearmDelay` (a timer checks: 1 ms after a driver
+    /// stops, then every `rearmRecheck` while threads keep driving), so completions no thread
+    /// waits for are at most about that late (1 ms after an occasional wait, 10 ms after a run
+    /// of them). Posting a send or RDMA operation with no thread driving hands the socket back
+    /// at once.
     func driveProgress(until done: () -> Bool) -> Bool {
         guard let wake = wakeFD else { return false }
         guard driving.compareExchange(expected: false, desired: true,
                                       ordering: .sequentiallyConsistent).exchanged else { return false }
+        driverThread.store(Self.currentThread, ordering: .sequentiallyConsistent)
         updateInterest()
         defer {
             lastDriven.store(Syscall.monotonicNanoseconds(), ordering: .relaxed)
+            driverThread.store(0, ordering: .sequentiallyConsistent)
             driving.store(false, ordering: .sequentiallyConsistent)
             if !rearmPending.exchange(true, ordering: .sequentiallyConsistent) { scheduleRearm() }
         }
@@ -226,10 +251,15 @@ final class SoftConnection: TransportConnection {
         return true
     }
 
-    static let rearmDelay: UInt64 = 1_000_000   // 1 ms
+    /// The engine gets the socket back once no thread has driven for this long...
+    static let rearmDelay: UInt64 = 1_000_000      // 1 ms
+    /// ...checked this often while threads keep driving. Each check wakes the engine thread,
+    /// which shares a CPU with the driving threads: at 1 kHz that cost a quarter of the
+    /// bandwidth on a 2-CPU VM (sanperf wsp_bw), at 100 Hz it does not show.
+    static let rearmRecheck: UInt64 = 10_000_000   // 10 ms
 
-    private func scheduleRearm() {
-        loop.schedule(after: Self.rearmDelay) { [weak self] in self?.rearmIfIdle() }
+    private func scheduleRearm(after delay: UInt64 = rearmDelay) {
+        loop.schedule(after: delay) { [weak self] in self?.rearmIfIdle() }
     }
 
     /// Gives the socket back to the engine now (not at the idle timer) when an operation that
@@ -248,7 +278,7 @@ final class SoftConnection: TransportConnection {
         let now = Syscall.monotonicNanoseconds(), last = lastDriven.load(ordering: .relaxed)
         let idle = now > last ? now - last : 0
         if driving.load(ordering: .sequentiallyConsistent) || idle < Self.rearmDelay {
-            return scheduleRearm()
+            return scheduleRearm(after: Self.rearmRecheck)
         }
         rearmPending.store(false, ordering: .sequentiallyConsistent)
         updateInterest()

@@ -59,7 +59,15 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
         var nextRegion: UInt64 = 1
     }
     private let memory = Mutex(Memory())
-    private let control = Mutex<(registration: RegistrationID?, finished: Bool)>((nil, false))
+    private struct Control {
+        var registration: RegistrationID?
+        var finished = false
+        /// Accepted, but the caller's RTU (ESTABLISHED) has not come yet.
+        var awaitingEstablished = false
+        /// Closed in that window: the rdma_cm id lingers until the handshake ends (see close).
+        var lingering = false
+    }
+    private let control = Mutex(Control())
 
     private static let receiveBit: UInt64 = 1 << 63
 
@@ -135,7 +143,11 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
         return p
     }
 
-    func established() {}
+    /// The passive side, around rdma_accept: set before it (the ESTABLISHED event may come at
+    /// once), cleared if it failed.
+    func awaitEstablished(_ awaiting: Bool) {
+        control.withLock { $0.awaitingEstablished = awaiting }
+    }
 
     // MARK: posting
 
@@ -396,6 +408,17 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
 
     /// rdma_cm events of an established connection.
     func handle(_ event: CMEvent) {
+        let lingering = control.withLock { c -> Bool in
+            if event.type == RDMA_CM_EVENT_ESTABLISHED { c.awaitingEstablished = false }
+            return c.lingering
+        }
+        if lingering {
+            // Closed before the caller's RTU: the handshake is over now (established, or failed
+            // on the caller's side); end it as a close would have.
+            if event.type == RDMA_CM_EVENT_ESTABLISHED { _ = library.disconnect(id.pointer) }
+            transport.destroy(id)
+            return
+        }
         switch event.type {
         case RDMA_CM_EVENT_ESTABLISHED: break
         default: lose(WSAECONNRESET)   // DISCONNECTED, DEVICE_REMOVAL, TIMEWAIT_EXIT...
@@ -437,10 +460,20 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
 
     /// Local close: the queue pair is destroyed before this returns, so the HCA touches none of
     /// the returned operations' buffers afterwards; the rest is released on the loop thread.
+    ///
+    /// Closed after WSPAccept but before the caller's RTU came, tearing the id down would make
+    /// the passive CM reject a handshake the caller is completing: its connect would fail
+    /// although it was accepted. So the queue pair goes now, but the id lingers, routed here,
+    /// until the handshake ends (`handle`); the caller then sees an accepted connection that is
+    /// disconnected, as with TCP.
     func close() -> [TransferOp] {
-        control.withLock { $0.finished = true }
+        let linger = control.withLock { c -> Bool in
+            c.finished = true
+            c.lingering = c.awaitingEstablished
+            return c.lingering
+        }
         let ops = stopPosting(WSAECONNABORTED, all: true)
-        _ = library.disconnect(id.pointer)
+        if !linger { _ = library.disconnect(id.pointer) }
         library.destroyQp(id.pointer)
         let registration = control.withLock { c -> RegistrationID? in defer { c.registration = nil }; return c.registration }
         let library = self.library, transport = self.transport, id = self.id
@@ -454,7 +487,7 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
             for mr in mrs { _ = library.deregMr(UnsafeMutablePointer(bitPattern: mr)) }
             _ = library.destroyCq(UnsafeMutablePointer(bitPattern: cq))
             _ = library.destroyCompChannel(UnsafeMutablePointer(bitPattern: channel))
-            transport.destroy(id)
+            if !linger { transport.destroy(id) }
         }
         if transport.loop.inLoopThread { teardown() } else if !transport.loop.execute(teardown) { teardown() }
         return ops

@@ -119,7 +119,6 @@ final class VerbsConnector: PendingConnect, CMEventTarget {
     private func succeed(_ calleeData: [UInt8]) {
         guard let (events, connection) = finish(), let connection else { return }
         transport.route(id, to: connection)
-        connection.established()
         if let events { events.connected(connection, calleeData: calleeData) } else { _ = connection.close() }
     }
 

@@ -150,16 +150,17 @@ final class VerbsRequest: IncomingRequest, CMEventTarget {
             throw error
         }
         transport.route(id, to: connection)
+        connection.awaitEstablished(true)
         var data = VerbsPrivateData.reply(data: calleeData)
         let rc = data.withUnsafeMutableBytes { raw -> Int32 in
             var param = VerbsConnection.connectionParameters(raw)
             return transport.library.accept(id.pointer, &param)
         }
         guard rc == 0 else {
+            connection.awaitEstablished(false)
             _ = connection.close()
             throw WSAError(WSAECONNRESET)
         }
-        connection.established()
         return connection
     }
 

@@ -70,8 +70,12 @@ final class VerbsTransport: Transport, @unchecked Sendable {
     func shutdown() {
         let id = registration.withLock { r -> RegistrationID? in defer { r = nil }; return r }
         let loop = self.loop, library = self.library, channel = UInt(bitPattern: self.channel)
-        let destroy: @Sendable () -> Void = {
+        let destroy: @Sendable () -> Void = { [self] in
             if let id { loop.unregister(id) }
+            // Ids still routed here are accepted connections closed before their handshake
+            // ended (VerbsConnection.close); nothing waits for them any more.
+            let left = targets.withLock { t -> [UInt] in defer { t = [:] }; return Array(t.keys) }
+            for bits in left { _ = library.destroyId(UnsafeMutablePointer(bitPattern: bits)) }
             library.destroyEventChannel(UnsafeMutablePointer(bitPattern: channel))
         }
         if !loop.execute(destroy) { destroy() }
@@ -108,6 +112,9 @@ final class VerbsTransport: Transport, @unchecked Sendable {
         while true {
             var raw: UnsafeMutablePointer<rdma_cm_event>?
             guard library.getEvent(channel, &raw) == 0, let e = raw else { return }
+            // librdmacm reports a failed step of its own (e.g. the QP transitions after a
+            // connect response) as status -1 with errno set.
+            let eventErrno = errno
             let conn = e.pointee.param.conn
             var data: [UInt8] = []
             if let p = conn.private_data, conn.private_data_len > 0 {
@@ -121,8 +128,9 @@ final class VerbsTransport: Transport, @unchecked Sendable {
             let key = event.type == RDMA_CM_EVENT_CONNECT_REQUEST ? event.listenId : event.id
             let target = targets.withLock { $0[key] }
             // Diagnostics for connection-manager trouble that only shows on some fabrics.
-            Self.trace("cm event \(event.type.rawValue) status \(event.status) "
-                       + "id 0x\(String(event.id, radix: 16)) \(target == nil ? "unrouted" : "routed")")
+            Self.trace("cm event \(event.type.rawValue) status \(event.status)"
+                       + (event.status == -1 ? " errno \(eventErrno)" : "")
+                       + " id 0x\(String(event.id, radix: 16)) \(target == nil ? "unrouted" : "routed")")
             target?.handle(event)
             if target == nil, event.type == RDMA_CM_EVENT_CONNECT_REQUEST,
                let id = UnsafeMutablePointer<rdma_cm_id>(bitPattern: event.id) {
