@@ -36,6 +36,7 @@ typedef struct sw_config {
     int64_t threshold; /* -1: the provider's SO_RDMA_THRESHOLD_SIZE */
     int force_write_path, no_provider, trace;
     long linger_ms;
+    uint32_t zcopy_min; /* inline data pieces this long go from the caller's buffer; 0: never */
 } sw_config;
 extern sw_config g_cfg;
 

@@ -548,6 +548,8 @@ int sw_init(const char *provider_path)
     g_cfg.no_provider = env_long("SW_NO_PROVIDER", 0) != 0;
     g_cfg.trace = env_long("SW_TRACE", 0) != 0;
     g_cfg.linger_ms = env_long("SW_LINGER_MS", 10000);
+    long zc = env_long("SW_ZCOPY_MIN", 16384);
+    g_cfg.zcopy_min = zc <= 0 ? 0 : zc > (1L << 30) ? 1u << 30 : (uint32_t)zc;
 
     int rc = 0;
     if (!g_cfg.no_provider) {

@@ -49,8 +49,22 @@ typedef struct xop {
     DWORD bytes, flags;
     int busy;
     WSABUF wb;   /* buffer arrays must stay valid until completion (spec §2.10) */
+    WSABUF wbs[2]; /* zero-copy DATA: header in the send slot, payload in the caller's buffer */
     WSABUFEX bx;
+    uint32_t zc;   /* zero-copy send of this sws_send call (its number), 0 otherwise */
 } xop;
+
+/* Registration cache for zero-copy sends: the caller's buffers, registered (MEM_READ) the second
+ * time they are seen, least recently used out. Like the Windows switch's cache, minus its
+ * free() hook: a buffer unmapped and mapped again keeps its old registration, which only the
+ * provider's own kernel sends read (EFAULT at worst, never a fault in the process). */
+#define ZC_SLOTS 8
+struct zc_entry {
+    uintptr_t base;
+    size_t len;     /* 0: free */
+    HANDLE h;       /* NULL: seen once, not registered yet */
+    uint64_t used;
+};
 
 struct rx_large {
     int active, kind, abort;
@@ -87,6 +101,10 @@ struct sw_conn {
     xop *txop;           /* n send slots */
     uint32_t tx_busy;
     xop wop;             /* RDMA write (sender, write path) */
+
+    struct zc_entry zc[ZC_SLOTS];
+    uint64_t zc_clock;
+    uint32_t zc_calls;
 
     sw_credit cr;
     uint32_t tx_seq, rx_seq;
@@ -178,8 +196,11 @@ static int can_send(sw_conn *c, int kind)
     return !c->err && swc_can_send(&c->cr, kind) && c->tx_busy < c->n;
 }
 
-/* Caller checked can_send (except HELLO). */
-static int send_msg(sw_conn *c, int type, uint64_t aux, const void *payload, uint32_t plen)
+/* Caller checked can_send (except HELLO). zc_call != 0: the payload is sent from where it is
+ * (inside a registration of the zero-copy cache) and the caller waits for the completion
+ * before its buffer goes back to the application. */
+static int send_msg_ex(sw_conn *c, int type, uint64_t aux, const void *payload, uint32_t plen,
+                       uint32_t zc_call)
 {
     int slot = tx_free_slot(c);
     if (slot < 0) {
@@ -194,21 +215,30 @@ static int send_msg(sw_conn *c, int type, uint64_t aux, const void *payload, uin
     put32(m + 4, plen);
     put32(m + 8, c->tx_seq++);
     put64(m + 16, aux);
-    if (plen)
-        memcpy(m + HDR, payload, plen);
     xop *o = &c->txop[slot];
     op_arm(o);
-    o->wb = (WSABUF){ HDR + plen, (char *)m };
-    int err = 0;
-    int rc = g_prov.t.lpWSPSend(c->ps, &o->wb, 1, &o->bytes, 0, &o->ov, NULL, NULL, &err);
+    int err = 0, rc;
+    if (zc_call) {
+        o->wbs[0] = (WSABUF){ HDR, (char *)m };
+        o->wbs[1] = (WSABUF){ plen, (char *)payload };
+        rc = g_prov.t.lpWSPSend(c->ps, o->wbs, 2, &o->bytes, 0, &o->ov, NULL, NULL, &err);
+    } else {
+        if (plen)
+            memcpy(m + HDR, payload, plen);
+        o->wb = (WSABUF){ HDR + plen, (char *)m };
+        rc = g_prov.t.lpWSPSend(c->ps, &o->wb, 1, &o->bytes, 0, &o->ov, NULL, NULL, &err);
+    }
     if (rc != 0 && err != WSA_IO_PENDING) {
         SW_TRACE("WSPSend failed: %d", err);
         set_err(c, sw_errno_of(err));
         return -1;
     }
     o->busy = 1;
+    o->zc = zc_call;
     c->tx_busy++;
     c->st.msgs_sent++;
+    if (zc_call)
+        c->st.zcopy_sends++;
     if (type == M_DATA)
         c->st.data_msgs_sent++;
     if (type == M_CREDIT)
@@ -219,6 +249,81 @@ static int send_msg(sw_conn *c, int type, uint64_t aux, const void *payload, uin
         SW_TRACE("conn %#lx: send %s aux=%llu len=%u credits=%u (left %d)", (unsigned long)c->handle,
                  mname(type), (unsigned long long)aux, plen, credits, c->cr.credits);
     return 0;
+}
+
+static int send_msg(sw_conn *c, int type, uint64_t aux, const void *payload, uint32_t plen)
+{
+    return send_msg_ex(c, type, aux, payload, plen, 0);
+}
+
+/* ---- zero-copy cache ------------------------------------------------------------------------- */
+/* The registration covering [p, p + len), or NULL (copy instead): registered on a second sighting
+ * of the range, so a buffer used once costs no registration. */
+static HANDLE zc_lookup(sw_conn *c, const void *p, size_t len)
+{
+    const uintptr_t page = 4096;
+    uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + len + page - 1) & ~(page - 1);
+    if (hi - lo > 0xFFFFFFFFu)
+        return NULL;
+    struct zc_entry *victim = &c->zc[0];
+    for (int i = 0; i < ZC_SLOTS; i++) {
+        struct zc_entry *e = &c->zc[i];
+        if (e->len && e->base <= lo && hi <= e->base + e->len) {
+            e->used = ++c->zc_clock;
+            if (!e->h) {
+                int err = 0;
+                e->h = g_prov.reg(c->ps, (void *)e->base, (DWORD)e->len, MEM_READ, &err);
+                if (!e->h) {
+                    SW_TRACE("WSPRegisterMemory(send buffer) failed: %d", err);
+                    e->len = 0;
+                }
+            }
+            return e->h;
+        }
+        if (!e->len || (victim->len && e->used < victim->used))
+            victim = e;
+    }
+    if (victim->h) {
+        int err = 0;
+        /* In use by another thread's send still in flight: keep it, copy this time. */
+        if (g_prov.dereg(c->ps, victim->h, &err) != 0)
+            return NULL;
+    }
+    *victim = (struct zc_entry){ lo, hi - lo, NULL, ++c->zc_clock };
+    return NULL;
+}
+
+static void zc_release(sw_conn *c)
+{
+    for (int i = 0; i < ZC_SLOTS; i++) {
+        int err = 0;
+        if (c->zc[i].h && g_prov.dereg(c->ps, c->zc[i].h, &err) != 0)
+            SW_TRACE("WSPDeregisterMemory(send buffer) failed: %d", err);
+        c->zc[i] = (struct zc_entry){ 0 };
+    }
+}
+
+static void progress(sw_conn *c);
+
+/* With c->mu held: waits until the zero-copy sends of call `call` completed (the caller's buffer
+ * is then the application's again), driving the connection with WSPGetOverlappedResult. */
+static void zc_drain(sw_conn *c, uint32_t call)
+{
+    for (;;) {
+        progress(c);
+        xop *o = NULL;
+        for (uint32_t i = 0; i < c->n && !o; i++)
+            if (c->txop[i].busy && c->txop[i].zc == call)
+                o = &c->txop[i];
+        if (!o)
+            return;
+        pthread_mutex_unlock(&c->mu);
+        DWORD cb = 0, fl = 0;
+        int err = 0;
+        if (!op_done(o))
+            g_prov.t.lpWSPGetOverlappedResult(c->ps, &o->ov, &cb, TRUE, &fl, &err);
+        pthread_mutex_lock(&c->mu);
+    }
 }
 
 /* ---- incoming messages ----------------------------------------------------------------------- */
@@ -441,6 +546,7 @@ static void progress(sw_conn *c)
         if (o->busy && op_done(o)) {
             int e = op_result(c, o, NULL);
             o->busy = 0;
+            o->zc = 0;
             c->tx_busy--;
             if (e) {
                 SW_TRACE("WSPSend completed with %d", e);
@@ -618,6 +724,7 @@ static void conn_free(sw_conn *c)
 static void conn_release(sw_conn *c)
 {
     int err = 0;
+    zc_release(c);
     if (c->tx_h && g_prov.dereg(c->ps, c->tx_h, &err) != 0)
         SW_TRACE("WSPDeregisterMemory(tx) failed: %d", err);
     if (c->stage_h && !c->rl.registered && !c->rl.pending &&
@@ -838,6 +945,14 @@ ssize_t sws_send(sw_conn *c, const void *buf, size_t len)
     size_t off = 0;
     pthread_mutex_lock(&c->mu);
     progress(c);
+    /* Inline pieces at least zcopy_min long go from the caller's buffer when it is cached. */
+    uint32_t call = 0;
+    HANDLE zh = NULL;
+    if (g_cfg.zcopy_min && len >= g_cfg.zcopy_min && len <= c->thr) {
+        zh = zc_lookup(c, buf, len);
+        if (zh && !(call = ++c->zc_calls))
+            call = ++c->zc_calls; /* 0 means "not zero-copy" */
+    }
     while (off < len) {
         if (c->err) {
             errno = c->err;
@@ -858,17 +973,22 @@ ssize_t sws_send(sw_conn *c, const void *buf, size_t len)
         if (wait_send(c) != 0)
             goto fail;
         uint32_t piece = rem < c->max_inline ? (uint32_t)rem : c->max_inline;
-        if (send_msg(c, M_DATA, 0, p + off, piece) != 0) {
+        uint32_t zc = zh && piece >= g_cfg.zcopy_min ? call : 0;
+        if (send_msg_ex(c, M_DATA, 0, p + off, piece, zc) != 0) {
             errno = c->err;
             goto fail;
         }
         off += piece;
     }
+    if (call)
+        zc_drain(c, call);
     pthread_mutex_unlock(&c->mu);
     sw_kick();
     return (ssize_t)len;
 fail:;
     int e = errno;
+    if (call)
+        zc_drain(c, call); /* the buffer is the application's again only after this */
     pthread_mutex_unlock(&c->mu);
     sw_kick();
     errno = e;
