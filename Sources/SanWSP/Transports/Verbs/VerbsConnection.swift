@@ -62,9 +62,12 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
     private struct Control {
         var registration: RegistrationID?
         var finished = false
-        /// Accepted, but the caller's RTU (ESTABLISHED) has not come yet.
+        /// Accepted, but the event that ends the handshake (ESTABLISHED on the caller's RTU, or
+        /// a failure) has not come yet; `establishedAtEnd` says which one it was.
         var awaitingEstablished = false
-        /// Closed in that window: the rdma_cm id lingers until the handshake ends (see close).
+        var establishedAtEnd = false
+        /// Closed in that window, its queue pair already gone: the rdma_cm id lingers until the
+        /// handshake ends (see close).
         var lingering = false
     }
     private let control = Mutex(Control())
@@ -408,16 +411,16 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
 
     /// rdma_cm events of an established connection.
     func handle(_ event: CMEvent) {
-        let lingering = control.withLock { c -> Bool in
-            if event.type == RDMA_CM_EVENT_ESTABLISHED { c.awaitingEstablished = false }
-            return c.lingering
+        let lingered = control.withLock { c -> Bool? in
+            guard c.awaitingEstablished else { return nil }
+            c.awaitingEstablished = false
+            c.establishedAtEnd = event.type == RDMA_CM_EVENT_ESTABLISHED
+            return c.lingering ? c.establishedAtEnd : nil
         }
-        if lingering {
-            // Closed before the caller's RTU: the handshake is over now (established, or failed
-            // on the caller's side); end it as a close would have.
-            if event.type == RDMA_CM_EVENT_ESTABLISHED { _ = library.disconnect(id.pointer) }
-            transport.destroy(id)
-            return
+        if let established = lingered {
+            // Closed before the caller's RTU, and the handshake is over now: end it as the
+            // close would have.
+            return endLinger(established: established)
         }
         switch event.type {
         case RDMA_CM_EVENT_ESTABLISHED: break
@@ -469,8 +472,7 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
     func close() -> [TransferOp] {
         let linger = control.withLock { c -> Bool in
             c.finished = true
-            c.lingering = c.awaitingEstablished
-            return c.lingering
+            return c.awaitingEstablished
         }
         let ops = stopPosting(WSAECONNABORTED, all: true)
         if !linger { _ = library.disconnect(id.pointer) }
@@ -490,6 +492,25 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
             if !linger { transport.destroy(id) }
         }
         if transport.loop.inLoopThread { teardown() } else if !transport.loop.execute(teardown) { teardown() }
+        if linger {
+            // From here on the event that ends the handshake ends the linger (`handle`); if it
+            // came while this close ran, end it now.
+            let ended = control.withLock { c -> Bool? in
+                c.lingering = true
+                return c.awaitingEstablished ? nil : c.establishedAtEnd
+            }
+            if let established = ended { endLinger(established: established) }
+        }
         return ops
+    }
+
+    /// The lingering id goes (on the loop thread), after a DREQ if the caller got connected.
+    private func endLinger(established: Bool) {
+        let library = self.library, transport = self.transport, id = self.id
+        let end: @Sendable () -> Void = {
+            if established { _ = library.disconnect(id.pointer) }
+            transport.destroy(id)
+        }
+        if transport.loop.inLoopThread { end() } else if !transport.loop.execute(end) { end() }
     }
 }
