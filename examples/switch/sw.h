@@ -85,6 +85,7 @@ typedef struct sw_stats {
     uint64_t rdma_read_bytes, rdma_write_bytes;
     uint64_t large_sent_read_path, large_sent_write_path; /* large blocks sent, by path */
     uint64_t zcopy_sends;                /* DATA messages sent from the caller's buffer */
+    uint64_t zcopy_reads;                /* RDMA reads straight into the caller's buffer */
     uint64_t msgsize_errors;             /* receives completed with WSAEMSGSIZE */
     uint64_t seq_errors;                 /* messages lost / out of order (sequence gaps) */
     uint64_t credit_violations;          /* messages the peer sent without a credit */

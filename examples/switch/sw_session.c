@@ -62,6 +62,7 @@ typedef struct xop {
 struct zc_entry {
     uintptr_t base;
     size_t len;     /* 0: free */
+    DWORD access;   /* MEM_READ: send sources; MEM_WRITE: RDMA-read targets */
     HANDLE h;       /* NULL: seen once, not registered yet */
     uint64_t used;
 };
@@ -72,6 +73,7 @@ struct rx_large {
     uint32_t staged, staged_off, pending_len;
     int pending;     /* RDMA read in flight / CTS outstanding */
     int registered;  /* stage exposed with WSPRegisterRdmaMemory (write path) */
+    int direct;      /* the read in flight goes straight into the sws_recv caller's buffer */
     xop op;
     unsigned char desc[MAX_DESC];
     DWORD desclen;
@@ -105,6 +107,8 @@ struct sw_conn {
     struct zc_entry zc[ZC_SLOTS];
     uint64_t zc_clock;
     uint32_t zc_calls;
+    unsigned char *dout; /* an sws_recv caller's empty buffer, while it waits (else NULL) */
+    size_t dlen, dgot;   /* its length; bytes a direct RDMA read placed there */
 
     sw_credit cr;
     uint32_t tx_seq, rx_seq;
@@ -259,7 +263,7 @@ static int send_msg(sw_conn *c, int type, uint64_t aux, const void *payload, uin
 /* ---- zero-copy cache ------------------------------------------------------------------------- */
 /* The registration covering [p, p + len), or NULL (copy instead): registered on a second sighting
  * of the range, so a buffer used once costs no registration. */
-static HANDLE zc_lookup(sw_conn *c, const void *p, size_t len)
+static HANDLE zc_lookup(sw_conn *c, const void *p, size_t len, DWORD access)
 {
     const uintptr_t page = 4096;
     uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + len + page - 1) & ~(page - 1);
@@ -268,13 +272,13 @@ static HANDLE zc_lookup(sw_conn *c, const void *p, size_t len)
     struct zc_entry *victim = &c->zc[0];
     for (int i = 0; i < ZC_SLOTS; i++) {
         struct zc_entry *e = &c->zc[i];
-        if (e->len && e->base <= lo && hi <= e->base + e->len) {
+        if (e->len && e->access == access && e->base <= lo && hi <= e->base + e->len) {
             e->used = ++c->zc_clock;
             if (!e->h) {
                 int err = 0;
-                e->h = g_prov.reg(c->ps, (void *)e->base, (DWORD)e->len, MEM_READ, &err);
+                e->h = g_prov.reg(c->ps, (void *)e->base, (DWORD)e->len, access, &err);
                 if (!e->h) {
-                    SW_TRACE("WSPRegisterMemory(send buffer) failed: %d", err);
+                    SW_TRACE("WSPRegisterMemory(application buffer) failed: %d", err);
                     e->len = 0;
                 }
             }
@@ -289,7 +293,7 @@ static HANDLE zc_lookup(sw_conn *c, const void *p, size_t len)
         if (g_prov.dereg(c->ps, victim->h, &err) != 0)
             return NULL;
     }
-    *victim = (struct zc_entry){ lo, hi - lo, NULL, ++c->zc_clock };
+    *victim = (struct zc_entry){ lo, hi - lo, access, NULL, ++c->zc_clock };
     return NULL;
 }
 
@@ -479,29 +483,58 @@ static void large_advance(sw_conn *c)
     if (rl->kind == M_RD_AVAIL && rl->pending && op_done(&rl->op)) {
         DWORD got = 0;
         int e = op_result(c, &rl->op, &got);
+        int direct = rl->direct;
         rl->op.busy = 0;
         rl->pending = 0;
+        rl->direct = 0;
         if (e || got != rl->pending_len) {
             SW_TRACE("WSPRdmaRead completed with %d (%u of %u bytes)", e, got, rl->pending_len);
             set_err(c, e ? sw_errno_of(e) : EIO);
             return;
         }
-        rl->staged = got;
-        rl->staged_off = rl->abort ? got : 0;
+        if (direct) { /* the bytes are in the waiting sws_recv caller's buffer */
+            c->dgot += got;
+            c->dout = NULL;
+        } else {
+            rl->staged = got;
+            rl->staged_off = rl->abort ? got : 0;
+        }
         rl->done += got;
         c->st.rdma_read_bytes += got;
     }
     if (rl->staged_off < rl->staged || rl->pending)
         return; /* the application is copying / an operation is in flight */
     if (rl->done < rl->total && !rl->abort) {
-        uint32_t len = (uint32_t)(rl->total - rl->done < c->stage_len ? rl->total - rl->done : c->stage_len);
+        uint64_t left = rl->total - rl->done;
+        uint32_t len = (uint32_t)(left < c->stage_len ? left : c->stage_len);
         if (rl->kind == M_RD_AVAIL) {
+            /* An sws_recv caller waits with an empty buffer that the cache has registered: read
+             * straight into it (as much as it takes, up to the block), no staging copy. */
+            char *to = (char *)c->stage;
+            HANDLE h = c->stage_h;
+            /* A block's first read waits for an sws_recv caller (instead of being read ahead
+             * into the stage), so that it can go straight into that caller's buffer. */
+            if (!c->dout && g_cfg.zcopy_min && rl->done == 0)
+                return;
+            if (c->dout && g_cfg.zcopy_min) {
+                size_t n = c->dlen < left ? c->dlen : (size_t)left;
+                HANDLE dh = n >= g_cfg.zcopy_min && n <= 0xFFFFFFFFu
+                                ? zc_lookup(c, c->dout, n, MEM_WRITE) : NULL;
+                if (dh) {
+                    to = (char *)c->dout;
+                    h = dh;
+                    len = (uint32_t)n;
+                    rl->direct = 1;
+                    c->st.zcopy_reads++;
+                }
+            }
             op_arm(&rl->op);
-            rl->op.bx = (WSABUFEX){ len, (char *)c->stage, c->stage_h };
+            rl->op.bx = (WSABUFEX){ len, to, h };
             int rc = g_prov.rdma_read(c->ps, &rl->op.bx, 1, rl->desc, rl->desclen, (DWORD)rl->done,
                                       &rl->op.bytes, 0, &rl->op.ov, NULL, NULL, &err);
             if (rc != 0 && err != WSA_IO_PENDING) {
                 SW_TRACE("WSPRdmaRead failed: %d", err);
+                rl->direct = 0;
                 set_err(c, sw_errno_of(err));
                 return;
             }
@@ -949,7 +982,7 @@ ssize_t sws_send(sw_conn *c, const void *buf, size_t len)
     uint32_t call = 0;
     HANDLE zh = NULL;
     if (g_cfg.zcopy_min && len >= g_cfg.zcopy_min && len <= c->thr) {
-        zh = zc_lookup(c, buf, len);
+        zh = zc_lookup(c, buf, len, MEM_READ);
         if (zh && !(call = ++c->zc_calls))
             call = ++c->zc_calls; /* 0 means "not zero-copy" */
     }
@@ -1005,8 +1038,28 @@ ssize_t sws_recv(sw_conn *c, void *buf, size_t len)
     pthread_mutex_lock(&c->mu);
     for (;;) {
         uint64_t seq = sw_seq();
+        /* While our buffer is empty, an RDMA-read block may be read straight into it. */
+        if (!c->rl.direct) {
+            c->dout = got ? NULL : out;
+            c->dlen = len;
+        }
         progress(c);
+        got += c->dgot;
+        c->dgot = 0;
+        if (c->rl.direct) { /* such a read is in flight: our buffer is its target, wait for it */
+            xop *o = &c->rl.op;
+            pthread_mutex_unlock(&c->mu);
+            if (!op_done(o)) {
+                DWORD cb = 0, fl = 0;
+                int err = 0;
+                g_prov.t.lpWSPGetOverlappedResult(c->ps, &o->ov, &cb, TRUE, &fl, &err);
+            }
+            pthread_mutex_lock(&c->mu);
+            continue;
+        }
         while (c->ready_cnt && got < len) {
+            if (got)
+                c->dout = NULL; /* direct reads only into an empty buffer */
             uint32_t slot = c->readyq[c->ready_head];
             int type = c->rxtype[slot];
             if (type == M_DATA) {
@@ -1026,22 +1079,30 @@ ssize_t sws_recv(sw_conn *c, void *buf, size_t len)
                     memcpy(out + got, c->stage + c->rl.staged_off, n);
                     c->rl.staged_off += (uint32_t)n;
                     got += n;
+                    c->dout = NULL;
                     large_advance(c); /* next chunk / RD_DONE as early as possible */
                     continue;
                 }
                 uint32_t before = c->ready_cnt;
                 large_advance(c);
+                got += c->dgot; /* a direct read it found finished */
+                c->dgot = 0;
+                if (c->rl.direct)
+                    break;      /* it started one into our buffer: wait for it */
                 if (c->ready_cnt != before)
                     continue; /* item finished */
             }
             break; /* CLOSE, or a large block with nothing staged yet */
         }
+        if (c->rl.direct)
+            continue;
         if (got > 0)
             break;
         if (c->ready_cnt && c->rxtype[c->readyq[c->ready_head]] == M_CLOSE)
             break; /* 0: graceful end */
         if (c->err) {
             int e = c->err;
+            c->dout = NULL;
             pthread_mutex_unlock(&c->mu);
             errno = e;
             return -1;
@@ -1053,7 +1114,8 @@ ssize_t sws_recv(sw_conn *c, void *buf, size_t len)
         sw_seq_wait(seq, 1000);
         pthread_mutex_lock(&c->mu);
     }
-    progress(c); /* return credits promptly */
+    c->dout = NULL; /* no direct read is in flight here: the buffer is the application's again */
+    progress(c);    /* return credits promptly */
     pthread_mutex_unlock(&c->mu);
     sw_kick();
     return (ssize_t)got;

@@ -4,7 +4,8 @@
  *   MODE write: SW_FORCE_WRITE_PATH=1; receiver registers its staging area, sender writes
  * Blocks: 48 MiB in one sw_send, then sizes around the threshold, the staging chunk and odd
  * lengths, received with varying sw_recv sizes and verified byte for byte; then the receiver
- * sends 16 MiB back. Checks the path counters and the absence of protocol errors.
+ * sends 16 MiB back. Checks the path counters and the absence of protocol errors. On the read
+ * path, reads of buffers seen before go straight into them (no staging copy): counted.
  */
 #include "test_util.h"
 #include "sw.h"
@@ -98,12 +99,17 @@ static int child(unsigned short port, int ready_fd, int write_mode)
     long bad = recv_stream(s, total_fwd(), 11);
     sw_stats st;
     sw_get_stats(s, &st);
-    fprintf(stderr, "receiver: bad %ld, rdma reads %llu (%llu bytes), peer read %d, msgsize %llu seq %llu viol %llu\n",
+    fprintf(stderr, "receiver: bad %ld, rdma reads %llu (%llu bytes, %llu straight into the caller's "
+            "buffer), peer read %d, msgsize %llu seq %llu viol %llu\n",
             bad, (unsigned long long)st.rdma_reads, (unsigned long long)st.rdma_read_bytes,
+            (unsigned long long)st.zcopy_reads,
             st.peer_rdma_read, (unsigned long long)st.msgsize_errors,
             (unsigned long long)st.seq_errors, (unsigned long long)st.credit_violations);
     int ok = bad == 0 && st.msgsize_errors == 0 && st.seq_errors == 0 && st.credit_violations == 0;
     ok = ok && (write_mode ? st.rdma_reads == 0 : st.rdma_reads > 0);
+    /* read path: blocks that start on an empty sw_recv buffer seen before are read into it */
+    ok = ok && (write_mode ? st.zcopy_reads == 0
+                           : st.zcopy_reads > 0 && st.zcopy_reads < st.rdma_reads);
     if (send_stream(s, BACK, 12, 0) != 0)
         return 14;
     unsigned char b;
@@ -155,17 +161,19 @@ int main(int argc, char **argv)
     sw_stats st;
     sw_get_stats(s, &st);
     printf("%s path: sent %zu bytes in %.3f s (%.0f MB/s), received %u bytes in %.3f s; "
-           "large blocks read/write path %llu/%llu, rdma writes %llu, rdma reads %llu\n",
+           "large blocks read/write path %llu/%llu, rdma writes %llu, rdma reads %llu "
+           "(%llu straight into the caller's buffer)\n",
            write_mode ? "write" : "read", total_fwd(), t1 - t0, total_fwd() / (t1 - t0) / 1e6, BACK,
            t2 - t1, (unsigned long long)st.large_sent_read_path,
            (unsigned long long)st.large_sent_write_path, (unsigned long long)st.rdma_writes,
-           (unsigned long long)st.rdma_reads);
+           (unsigned long long)st.rdma_reads, (unsigned long long)st.zcopy_reads);
     if (write_mode) {
         CHECK_EQ(st.read_path, 0);
         CHECK_EQ(st.large_sent_write_path, 7); /* every block > 4096 B */
         CHECK_EQ(st.large_sent_read_path, 0);
         CHECK(st.rdma_writes >= 48 + 12);       /* 1 MiB staging chunks */
         CHECK_EQ(st.rdma_reads, 0);
+        CHECK_EQ(st.zcopy_reads, 0);
     } else {
         CHECK_EQ(st.peer_rdma_read, pi.has_rdma_read);
         CHECK(pi.has_rdma_read);

@@ -8,8 +8,11 @@
  * The receiver process is stopped for the first 300 ms and has many receive buffers (credits),
  * so the sender's kernel socket fills and its sends wait in the provider: sw_send must not
  * return before they left the caller's buffer.
+ * Last, 2 MiB blocks (above the soft provider's 1 MiB RDMA threshold: the read path) that the
+ * receiver takes with 2 MiB sw_recvs into one buffer: RDMA-read straight into it.
  * The receiver checks every byte. Counted: DATA messages sent from the caller's buffer — all
- * but the first sighting of each cached buffer — or none with `off` (SW_ZCOPY_MIN=0).
+ * but the first sighting of each cached buffer — and blocks read into the caller's buffer, or
+ * none of either with `off` (SW_ZCOPY_MIN=0).
  */
 #include "test_util.h"
 #include "sw.h"
@@ -30,17 +33,21 @@
 #define NBUF 12       /* then these many (the cache holds 8) */
 #define CYCLES 3
 #define MIN 16384u    /* SW_ZCOPY_MIN for this test */
+#define LARGE (2u << 20)
+#define NLARGE 12
 
 static const size_t edge[] = { MIN - 1, MIN, MIN + 1, 3 * MIN + 5 };
 #define NEDGE (sizeof edge / sizeof edge[0])
 
-static size_t total(void)
+static size_t total_small(void)
 {
     size_t t = (size_t)(SAME + (FEW + NBUF) * CYCLES) * BLOCK;
     for (size_t i = 0; i < NEDGE; i++)
         t += edge[i];
     return t;
 }
+
+static size_t total(void) { return total_small() + (size_t)NLARGE * LARGE; }
 
 static void *resume_later(void *arg)
 {
@@ -81,6 +88,13 @@ static int sender(sw_socket *s)
             return -1;
         off += edge[i];
     }
+    unsigned char *big = malloc(LARGE);
+    for (int i = 0; i < NLARGE; i++, off += LARGE) {
+        t_fill(big, LARGE, off, 21);
+        if (send_all(s, big, LARGE))
+            return -1;
+    }
+    free(big);
     for (int b = 0; b < NBUF; b++)
         free(many[b]);
     free(one);
@@ -101,12 +115,15 @@ static int child(unsigned short port, int ready_fd)
     if (!s)
         return 13;
     sw_close(l);
-    unsigned char *buf = malloc(100000);
+    unsigned char *buf = malloc(LARGE);
     uint64_t off = 0;
     long bad = 0;
     size_t want = total();
     while (off < want) {
-        size_t n = want - off < 100000 ? want - off : 100000;
+        /* 100,000-byte reads, then one 2 MiB read per block (from its start: an empty buffer) */
+        size_t n = off < total_small() ? total_small() - off : LARGE - (off - total_small()) % LARGE;
+        if (off < total_small() && n > 100000)
+            n = 100000;
         ssize_t got = sw_recv(s, buf, n);
         if (got <= 0) {
             fprintf(stderr, "sw_recv -> %zd (%s) at %llu\n", got, strerror(errno),
@@ -119,6 +136,13 @@ static int child(unsigned short port, int ready_fd)
         off += (uint64_t)got;
     }
     free(buf);
+    sw_stats st;
+    sw_get_stats(s, &st);
+    int zc_off = !strcmp(getenv("SW_ZCOPY_MIN"), "0");
+    fprintf(stderr, "receiver: %llu of %llu RDMA reads straight into the caller's buffer\n",
+            (unsigned long long)st.zcopy_reads, (unsigned long long)st.rdma_reads);
+    if (zc_off ? st.zcopy_reads != 0 : st.zcopy_reads < NLARGE - 1)
+        return 18;
     if (sw_send(s, "k", 1) != 1)
         return 15;
     unsigned char end;
