@@ -127,6 +127,7 @@ int main(int argc, char **argv)
     setenv("SW_FORCE_WRITE_PATH", write_mode ? "1" : "0", 1);
     /* The block counts below assume RDMA above 4 KiB (the verbs default; soft reports 64 KiB). */
     setenv("SW_RDMA_THRESHOLD", "4096", 1);
+    setenv("SW_ZCOPY_MIN", "16384", 1); /* the default: reads into sw_recv buffers are counted */
     unsigned short port = t_port();
     int p[2];
     if (pipe(p) != 0)
