@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <execinfo.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +13,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A crash prints where it happened (library offsets: symbolize against the same build with
+ * addr2line -e libsanwsp.so), then dies of the same signal. */
+static void on_crash(int sig)
+{
+    static const char head[] = "\n*** crashed; backtrace:\n";
+    void *frames[64];
+    int n = backtrace(frames, 64);
+    (void)!write(2, head, sizeof head - 1);
+    backtrace_symbols_fd(frames, n, 2);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int mp_startup(void)
 {
     static WSPUPCALLTABLEEX up;
+    signal(SIGSEGV, on_crash);
+    signal(SIGBUS, on_crash);
+    signal(SIGILL, on_crash);
+    signal(SIGABRT, on_crash);
     WSPPROC_TABLE t;
     WSPDATA d;
     WSAPROTOCOL_INFOW pi;

@@ -34,28 +34,36 @@ static int region_flags(int c)
 }
 
 /* ---- listener: one accepted connection per case ---------------------------------------------- */
+/* A failed step says which (the listener is a child: its exit status alone says little). */
+#define STEP_OK(ok, what)                                                                      \
+    do {                                                                                       \
+        if (!(ok)) {                                                                           \
+            fprintf(stderr, "[listener] case %d: %s failed (error %d)\n", c, what, err);      \
+            return 1;                                                                          \
+        }                                                                                      \
+    } while (0)
+
 static int listener_case(SOCKET l, WSAEVENT e, int c, int report_fd)
 {
-    int err;
+    int err = 0;
     SOCKET a = mp_accept(l, e, NULL, 0, NULL, 60000, &err);
-    if (a == INVALID_SOCKET)
-        return 1;
+    STEP_OK(a != INVALID_SOCKET, "accept");
     unsigned char *tx = mp_alloc(4096), *rx = mp_alloc(4096), *region = mp_alloc(REGION);
     memset(region, 0x5A, REGION);
     err = MP_NOERR;
-    if (!WSPRegisterMemory(a, tx, 4096, MEM_READ, &err) || !WSPRegisterMemory(a, rx, 4096, MEM_WRITE, &err))
-        return 1;
+    STEP_OK(WSPRegisterMemory(a, tx, 4096, MEM_READ, &err) && WSPRegisterMemory(a, rx, 4096, MEM_WRITE, &err),
+            "WSPRegisterMemory");
     DWORD desclen = 64;
-    if (WSPRegisterRdmaMemory(a, region, REGION, region_flags(c), tx, &desclen, &err) != 0)
-        return 1;
-    if (c == DEREGISTERED_WRITE && WSPDeregisterRdmaMemory(a, tx, desclen, &err) != 0)
-        return 1;
+    STEP_OK(WSPRegisterRdmaMemory(a, region, REGION, region_flags(c), tx, &desclen, &err) == 0,
+            "WSPRegisterRdmaMemory");
+    if (c == DEREGISTERED_WRITE)
+        STEP_OK(WSPDeregisterRdmaMemory(a, tx, desclen, &err) == 0, "WSPDeregisterRdmaMemory");
     mp_op r;
-    if (mp_recv(a, &r, rx, 4096) != WSA_IO_PENDING) /* ends when the connection does */
-        return 1;
+    err = mp_recv(a, &r, rx, 4096);
+    STEP_OK(err == WSA_IO_PENDING, "WSPRecv"); /* ends when the connection does */
     DWORD bytes = 0;
-    if (mp_send_wait(a, tx, desclen, &bytes) != 0)
-        return 1;
+    err = mp_send_wait(a, tx, desclen, &bytes);
+    STEP_OK(err == 0, "sending the descriptor");
     int end = mp_wait(a, &r, &bytes);
     /* intact: every byte 0x5A, except the control case's written range */
     unsigned char verdict = 1;

@@ -69,6 +69,9 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
         /// Closed in that window, its queue pair already gone: the rdma_cm id lingers until the
         /// handshake ends (see close).
         var lingering = false
+        /// The queue pair is destroyed (by close, on the caller's thread): a loss noticed on the
+        /// loop thread at the same time must not touch it. Both happen under this lock.
+        var qpDestroyed = false
     }
     private let control = Mutex(Control())
 
@@ -452,9 +455,12 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
         }
         guard first else { return }
         let waiting = stopPosting(error, all: false)
-        var attr = ibv_qp_attr()
-        attr.qp_state = IBV_QPS_ERR
-        _ = library.modifyQp(qp, &attr, Int32(IBV_QP_STATE.rawValue))
+        control.withLock { c in
+            guard !c.qpDestroyed else { return }
+            var attr = ibv_qp_attr()
+            attr.qp_state = IBV_QPS_ERR
+            _ = library.modifyQp(qp, &attr, Int32(IBV_QP_STATE.rawValue))
+        }
         for op in waiting where events.reserveDelivery() {
             events.transferCompleted(op, error: error, bytes: 0)
         }
@@ -476,7 +482,10 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
         }
         let ops = stopPosting(WSAECONNABORTED, all: true)
         if !linger { _ = library.disconnect(id.pointer) }
-        library.destroyQp(id.pointer)
+        control.withLock { c in
+            c.qpDestroyed = true
+            self.library.destroyQp(self.id.pointer)
+        }
         let registration = control.withLock { c -> RegistrationID? in defer { c.registration = nil }; return c.registration }
         let library = self.library, transport = self.transport, id = self.id
         let cq = UInt(bitPattern: self.cq), channel = UInt(bitPattern: self.channel)
