@@ -26,7 +26,9 @@ run() { # run NAME TIMEOUT COMMAND...
     if [ $rc -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="${failed:-} $name"; fi
 }
 run two_process 300 ./build/test_two_process
-run rdma_violations 300 ./build/test_rdma_violations
+# Four times: closing a connection while its loss is being handled raced once in ~16 runs
+# (fixed); repeated runs keep such races visible.
+run rdma_violations 300 sh -c 'for i in 1 2 3 4; do ./build/test_rdma_violations || exit $?; done'
 # CM events traced: a failure here shows which event the fabric delivered.
 SANWSP_TRACE_CM=1 SANWSP_TEST_UNREACHABLE=10.0.2.99 run connect_errors 300 ./build/test_connect_errors
 run kill_peer 120 ./build/test_kill_peer
