@@ -10,8 +10,7 @@
  *    N - 2 messages while the receiver sleeps, then streams many small writes to a receiver that
  *    reads 1 byte at a time; no WSAEMSGSIZE, no lost or reordered message, no credit violation.
  */
-#include "test_util.h"
-#include "sw.h"
+#include "test_pair.h"
 #include "sw_credit.h"
 
 #include <errno.h>
@@ -192,20 +191,13 @@ static long stream_total(void)
     return t;
 }
 
-static int child(unsigned short port, int ready_fd)
+static int child(unsigned short port, int ready_fd, void *unused)
 {
-    if (sw_init(NULL) != 0)
-        return 10;
-    sw_socket *l = sw_listen("127.0.0.1", port, 4);
-    if (!l)
-        return 11;
-    char c = 1;
-    if (write(ready_fd, &c, 1) != 1)
-        return 12;
-    sw_socket *s = sw_accept(l);
+    (void)unused;
+    int code;
+    sw_socket *s = t_accept_one(port, ready_fd, &code);
     if (!s)
-        return 13;
-    sw_close(l);
+        return code;
     sleep(1); /* the sender must run out of credits meanwhile */
     long total = stream_total(), got = 0, bad = 0;
     unsigned char b;
@@ -241,29 +233,10 @@ static void two_process(void)
     setenv("SW_RECV_BUFFERS", "8", 1);
     setenv("SW_BUFFER_SIZE", "256", 1);
     setenv("SW_RDMA_THRESHOLD", "1000000", 1); /* everything inline */
-    unsigned short port = t_port();
-    int p[2];
-    if (pipe(p) != 0) {
-        CHECK(0);
+    pid_t pid;
+    sw_socket *s = t_fork_and_connect(child, NULL, &pid);
+    if (!s)
         return;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        _exit(child(port, p[1]));
-    }
-    close(p[1]);
-    char c;
-    CHECK_EQ(read(p[0], &c, 1), 1);
-    close(p[0]);
-    CHECK_EQ(sw_init(NULL), 0);
-    sw_socket *s = sw_connect("127.0.0.1", port);
-    CHECK(s != NULL);
-    if (!s) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return;
-    }
     CHECK(!strcmp(sw_path(s), "provider"));
     sw_stats st;
     sw_get_stats(s, &st);

@@ -7,8 +7,7 @@
  * sends 16 MiB back. Checks the path counters and the absence of protocol errors. On the read
  * path, reads of buffers seen before go straight into them (no staging copy): counted.
  */
-#include "test_util.h"
-#include "sw.h"
+#include "test_pair.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -82,20 +81,12 @@ static long recv_stream(sw_socket *s, size_t total, uint32_t seed)
     return bad;
 }
 
-static int child(unsigned short port, int ready_fd, int write_mode)
+static int child(unsigned short port, int ready_fd, void *mode)
 {
-    if (sw_init(NULL) != 0)
-        return 10;
-    sw_socket *l = sw_listen("127.0.0.1", port, 4);
-    if (!l)
-        return 11;
-    char c = 1;
-    if (write(ready_fd, &c, 1) != 1)
-        return 12;
-    sw_socket *s = sw_accept(l);
+    int write_mode = *(int *)mode, code;
+    sw_socket *s = t_accept_one(port, ready_fd, &code);
     if (!s)
-        return 13;
-    sw_close(l);
+        return code;
     long bad = recv_stream(s, total_fwd(), 11);
     sw_stats st;
     sw_get_stats(s, &st);
@@ -128,30 +119,13 @@ int main(int argc, char **argv)
     /* The block counts below assume RDMA above 4 KiB (the verbs default; soft reports 64 KiB). */
     setenv("SW_RDMA_THRESHOLD", "4096", 1);
     setenv("SW_ZCOPY_MIN", "16384", 1); /* the default: reads into sw_recv buffers are counted */
-    unsigned short port = t_port();
-    int p[2];
-    if (pipe(p) != 0)
-        return 1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        _exit(child(port, p[1], write_mode));
-    }
-    close(p[1]);
-    char c;
-    CHECK_EQ(read(p[0], &c, 1), 1);
-    close(p[0]);
-    CHECK_EQ(sw_init(NULL), 0);
+    pid_t pid;
+    sw_socket *s = t_fork_and_connect(child, &write_mode, &pid);
+    if (!s)
+        return t_summary();
     sw_provider_info pi;
     sw_get_provider_info(&pi);
     CHECK(pi.loaded);
-    sw_socket *s = sw_connect("127.0.0.1", port);
-    CHECK(s != NULL);
-    if (!s) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return t_summary();
-    }
     CHECK(!strcmp(sw_path(s), "provider"));
     double t0 = t_now();
     CHECK_EQ(send_stream(s, total_fwd(), 11, 1), 0);

@@ -14,8 +14,7 @@
  * but the first sighting of each cached buffer — and blocks read into the caller's buffer, or
  * none of either with `off` (SW_ZCOPY_MIN=0).
  */
-#include "test_util.h"
-#include "sw.h"
+#include "test_pair.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -101,20 +100,13 @@ static int sender(sw_socket *s)
     return 0;
 }
 
-static int child(unsigned short port, int ready_fd)
+static int child(unsigned short port, int ready_fd, void *unused)
 {
-    if (sw_init(NULL) != 0)
-        return 10;
-    sw_socket *l = sw_listen("127.0.0.1", port, 4);
-    if (!l)
-        return 11;
-    char c = 1;
-    if (write(ready_fd, &c, 1) != 1)
-        return 12;
-    sw_socket *s = sw_accept(l);
+    (void)unused;
+    int code;
+    sw_socket *s = t_accept_one(port, ready_fd, &code);
     if (!s)
-        return 13;
-    sw_close(l);
+        return code;
     unsigned char *buf = malloc(LARGE);
     uint64_t off = 0;
     long bad = 0;
@@ -162,27 +154,10 @@ int main(int argc, char **argv)
     snprintf(min, sizeof min, "%u", off ? 0 : MIN);
     setenv("SW_ZCOPY_MIN", min, 1);
     setenv("SW_RECV_BUFFERS", "256", 1);
-    unsigned short port = t_port();
-    int p[2];
-    if (pipe(p) != 0)
-        return 1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        _exit(child(port, p[1]));
-    }
-    close(p[1]);
-    char c;
-    CHECK_EQ(read(p[0], &c, 1), 1);
-    close(p[0]);
-    CHECK_EQ(sw_init(NULL), 0);
-    sw_socket *s = sw_connect("127.0.0.1", port);
-    CHECK(s != NULL);
-    if (!s) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+    pid_t pid;
+    sw_socket *s = t_fork_and_connect(child, NULL, &pid);
+    if (!s)
         return t_summary();
-    }
     CHECK(!strcmp(sw_path(s), "provider"));
     pthread_t resumer;
     CHECK_EQ(kill(pid, SIGSTOP), 0);
