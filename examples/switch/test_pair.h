@@ -63,4 +63,19 @@ static inline sw_socket *t_fork_and_connect(int (*child)(unsigned short, int, vo
     return s;
 }
 
+/* Parent side, at the end: no protocol errors on this side (`st`), the connection closes
+ * cleanly and the child exits 0. */
+static inline void t_close_pair(sw_socket *s, const sw_stats *st, pid_t pid)
+{
+    CHECK_EQ(st->msgsize_errors, 0);
+    CHECK_EQ(st->seq_errors, 0);
+    CHECK_EQ(st->credit_violations, 0);
+    CHECK_EQ(sw_close(s), 0);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status))
+        fprintf(stderr, "child status %#x\n", status);
+}
+
 #endif
