@@ -108,7 +108,9 @@ struct sw_conn {
     uint64_t zc_clock;
     uint32_t zc_calls;
     unsigned char *dout; /* an sws_recv caller's empty buffer, while it waits (else NULL) */
-    size_t dlen, dgot;   /* its length; bytes a direct RDMA read placed there */
+    size_t dlen;         /* its length */
+    unsigned char *dtarget; /* the buffer the last direct read went into: only its caller */
+    size_t dgot;            /* takes dgot, the bytes placed there (one such read at a time) */
 
     sw_credit cr;
     uint32_t tx_seq, rx_seq;
@@ -516,11 +518,12 @@ static void large_advance(sw_conn *c)
              * into the stage), so that it can go straight into that caller's buffer. */
             if (!c->dout && g_cfg.zcopy_min && rl->done == 0)
                 return;
-            if (c->dout && g_cfg.zcopy_min) {
+            if (c->dout && !c->dgot && g_cfg.zcopy_min) {
                 size_t n = c->dlen < left ? c->dlen : (size_t)left;
                 HANDLE dh = n >= g_cfg.zcopy_min && n <= 0xFFFFFFFFu
                                 ? zc_lookup(c, c->dout, n, MEM_WRITE) : NULL;
                 if (dh) {
+                    c->dtarget = c->dout;
                     to = (char *)c->dout;
                     h = dh;
                     len = (uint32_t)n;
@@ -1029,6 +1032,17 @@ fail:;
 }
 
 /* ---- receive --------------------------------------------------------------------------------- */
+/* Bytes a finished direct read placed in this caller's buffer (another sws_recv thread may have
+ * reaped the completion) become its own. */
+static void take_direct(sw_conn *c, unsigned char *out, size_t *got)
+{
+    if (c->dgot && c->dtarget == out) {
+        *got += c->dgot;
+        c->dgot = 0;
+        c->dtarget = NULL;
+    }
+}
+
 ssize_t sws_recv(sw_conn *c, void *buf, size_t len)
 {
     unsigned char *out = buf;
@@ -1044,8 +1058,7 @@ ssize_t sws_recv(sw_conn *c, void *buf, size_t len)
             c->dlen = len;
         }
         progress(c);
-        got += c->dgot;
-        c->dgot = 0;
+        take_direct(c, out, &got);
         if (c->rl.direct) { /* such a read is in flight: our buffer is its target, wait for it */
             xop *o = &c->rl.op;
             pthread_mutex_unlock(&c->mu);
@@ -1085,8 +1098,7 @@ ssize_t sws_recv(sw_conn *c, void *buf, size_t len)
                 }
                 uint32_t before = c->ready_cnt;
                 large_advance(c);
-                got += c->dgot; /* a direct read it found finished */
-                c->dgot = 0;
+                take_direct(c, out, &got); /* a direct read it found finished */
                 if (c->rl.direct)
                     break;      /* it started one into our buffer: wait for it */
                 if (c->ready_cnt != before)
