@@ -21,7 +21,9 @@ run() { # run NAME TIMEOUT COMMAND...
     start=$(date +%s)
     timeout "$limit" "$@" > /tmp/$name.log 2>&1
     rc=$?
-    tail -n 70 /tmp/$name.log | sed "s/^/  [$name] /"
+    # a failure shows its log from the start (the first error explains the rest)
+    if [ $rc -eq 0 ]; then tail -n 70 /tmp/$name.log; else head -n 400 /tmp/$name.log; fi |
+        sed "s/^/  [$name] /"
     echo "SANWSP-TEST: $name rc=$rc ($(( $(date +%s) - start )) s)"
     if [ $rc -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="${failed:-} $name"; fi
 }
