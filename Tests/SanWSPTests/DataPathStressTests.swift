@@ -188,6 +188,9 @@ struct DataPathStressTests {
         defer { pair.close() }
         let b = Buffer(8192)
         var err: Int32 = 0
+        // The cache is process-wide and keeps entries of earlier tests' buffers, whose
+        // addresses this one may reuse: start with none over this range.
+        _ = WSPMemoryRegistrationCacheCallback(b.pointer, 8192, &err)
         let (h, _) = register(pair.client, b, MEM_READ)
         #expect(WSPDeregisterMemory(pair.client, h, &err) == 0)
         #expect(Provider.shared.registrationCache.isKnownAccessible(base: UInt(bitPattern: b.pointer), length: 8192, needsWrite: false))
