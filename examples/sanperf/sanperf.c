@@ -980,19 +980,41 @@ static void progress(int k, int total, int row, size_t size)
     fprintf(stderr, "[%d/%d] %s %s...\n", k, total, ROWS[row].name, size_str(size, sz, sizeof sz));
 }
 
+/* Connects one side of a phase: kernel TCP plus the provider (0) or plus the switch (1). */
+static void open_phase(int server, int phase, stream *tcp, stream *sw)
+{
+    (void)sw; /* unused when built without the switch */
+    if (phase == 0) {
+        if (server)
+            setup_server0();
+        else
+            setup_client0();
+    } else {
+#ifdef SANPERF_HAVE_SWITCH
+        setup_switch(server);
+        *sw = (stream){ sws_send_fn, sws_recv_fn, C.sw };
+        if (!server && strcmp(SH->sw_path, "provider") != 0)
+            fprintf(stderr, "sanperf: warning: the switch connection took the %s path\n",
+                    SH->sw_path);
+#endif
+    }
+    *tcp = (stream){ tcp_send, tcp_recv, (void *)(intptr_t)C.tcp };
+}
+
+#ifdef SANPERF_HAVE_SWITCH
+static void close_switch_phase(void)
+{
+    sw_close(C.sw);
+    sw_cleanup();
+    close(C.tcp);
+}
+#endif
+
 static int run_server(int phase)
 {
     role = "server";
-    stream tcp = { tcp_send, tcp_recv, NULL }, sw = tcp;
-    if (phase == 0) {
-        setup_server0();
-    } else {
-#ifdef SANPERF_HAVE_SWITCH
-        setup_switch(1);
-        sw = (stream){ sws_send_fn, sws_recv_fn, C.sw };
-#endif
-    }
-    tcp.h = (void *)(intptr_t)C.tcp;
+    stream tcp, sw = { 0 };
+    open_phase(1, phase, &tcp, &sw);
     for (;;) {
         cmd c;
         ctl_get(&c, sizeof c);
@@ -1012,9 +1034,7 @@ static int run_server(int phase)
     }
 #ifdef SANPERF_HAVE_SWITCH
     if (phase == 1) {
-        sw_close(C.sw);
-        sw_cleanup();
-        close(C.tcp);
+        close_switch_phase();
         return 0;
     }
 #endif
@@ -1030,19 +1050,8 @@ static int run_server(int phase)
 static int run_client(int phase, int from)
 {
     role = "client";
-    stream tcp = { tcp_send, tcp_recv, NULL }, sw = tcp;
-    if (phase == 0) {
-        setup_client0();
-    } else {
-#ifdef SANPERF_HAVE_SWITCH
-        setup_switch(0);
-        sw = (stream){ sws_send_fn, sws_recv_fn, C.sw };
-        if (strcmp(SH->sw_path, "provider") != 0)
-            fprintf(stderr, "sanperf: warning: the switch connection took the %s path\n",
-                    SH->sw_path);
-#endif
-    }
-    tcp.h = (void *)(intptr_t)C.tcp;
+    stream tcp, sw = { 0 };
+    open_phase(0, phase, &tcp, &sw);
     for (int i = from; i < nplan; i++) {
         const test *t = &plan[i];
         if (ROWS[t->row].phase != phase)
@@ -1063,9 +1072,7 @@ static int run_client(int phase, int from)
     ctl_put(&end, sizeof end);
 #ifdef SANPERF_HAVE_SWITCH
     if (phase == 1) {
-        sw_close(C.sw);
-        sw_cleanup();
-        close(C.tcp);
+        close_switch_phase();
         return 0;
     }
 #endif
