@@ -101,6 +101,8 @@ typedef struct result {
     long iters;     /* latency: timed round trips; bandwidth: messages / operations */
     double med_us, p99_us, p999_us, mean_us, min_us; /* one-way latency */
     double mbps;    /* bandwidth, decimal MB/s */
+    double pair;    /* the TCP reference measured interleaved with this row (median µs or MB/s;
+                       0 for the TCP rows themselves) */
     double secs;    /* timed seconds */
     char note[120]; /* failure reason or remark */
 } result;
@@ -737,10 +739,12 @@ static long clampl(long v, long lo, long hi) { return v < lo ? lo : v > hi ? hi 
 /* A latency test stops early (after at least 50 timed round trips) past this many seconds. */
 static double lat_cap(void) { return cfg.quick ? 1.0 : 3.0; }
 
-/* Whether round trip i (of warm + n) is the client's last; marks the ping accordingly. */
-static int last_round(long i, long warm, long n, double start)
+/* Whether round trip i (of warm + n) is the client's last; marks the ping accordingly. A chunk
+ * past `cap` seconds stops early, after at least 50 timed round trips (or all of a smaller n). */
+static int last_round(long i, long warm, long n, double start, double cap)
 {
-    int last = i + 1 == warm + n || (i >= warm + 50 && now() - start > lat_cap());
+    long least = n < 50 ? n : 50;
+    int last = i + 1 == warm + n || (i >= warm + least && now() - start > cap);
     C.sbuf[0] = (unsigned char)last;
     return last;
 }
@@ -855,49 +859,76 @@ static void send_cmd(int row, size_t size, long count, long warm)
     ctl_expect(CTL_READY);
 }
 
-static void client_stream_lat(const stream *st, int row, size_t size, result *r)
+/* One chunk of a latency test: `warm` untimed round trips, then up to `n` timed ones whose RTTs
+ * are appended at rtt[*done]. Returns the seconds the timed part took. */
+static double lat_chunk(int row, const stream *st, size_t size, long n, long warm, double cap,
+                        double *rtt, long *done)
 {
-    long n = lat_iters(size), warm = lat_warm(size);
-    double *rtt = malloc(sizeof *rtt * (size_t)n);
+    op rv, s;
     send_cmd(row, size, n, warm);
-    double start = now();
-    long done = 0;
+    double start = now(), timed = 0;
     for (long i = 0, last = 0; !last; i++) {
-        last = last_round(i, warm, n, start);
+        last = last_round(i, warm, n, start, cap);
         double t0 = now();
-        if (send_all(st, C.sbuf, size) || recv_all(st, C.rbuf, size))
+        if (row == R_WSP_LAT) {
+            wsp_recv(C.ws, &rv, C.rbuf, size); /* posted before the ping, so the pong has a home */
+            wsp_send(C.ws, &s, C.sbuf, size);
+            wsp_wait(C.ws, &s, "ping send");
+            wsp_wait_len(C.ws, &rv, size, "pong receive");
+        } else if (send_all(st, C.sbuf, size) || recv_all(st, C.rbuf, size)) {
             die("ping-pong (%s): %s", ROWS[row].name, strerror(errno));
-        if (i >= warm)
-            rtt[done++] = now() - t0;
+        }
+        double t1 = now();
+        if (i >= warm) {
+            rtt[(*done)++] = t1 - t0;
+            timed += t1 - t0;
+        }
     }
-    double secs = now() - start;
     ctl_expect(CTL_DONE);
-    lat_result(r, rtt, done, secs);
-    free(rtt);
+    return timed;
 }
 
-static void client_wsp_lat(size_t size, result *r)
+/* Slices per side when a row is measured interleaved with its TCP reference (see client_lat). */
+#define PAIR_SLICES 4
+
+/* Whether slice side `side` (0 the reference, 1 the row) runs first in slice k: ABBA order
+ * (ref,row, row,ref, ref,row, row,ref), so a drift in machine speed that is linear over the
+ * test weighs both sides equally. */
+static int pair_side(int k, int j) { return k % 2 == 0 ? j : 1 - j; }
+
+/* A latency row. A provider / switch row is measured in PAIR_SLICES chunks interleaved with
+ * chunks of its TCP reference workload (over the reference's stream) and the reference's
+ * median from those chunks is kept with the row (result.pair): the ratio then compares two
+ * medians taken in the same seconds, not minutes apart on a host whose speed wanders. */
+static void client_lat(int row, const stream *st, const stream *ref_st, size_t size, result *r)
 {
     long n = lat_iters(size), warm = lat_warm(size);
-    double *rtt = malloc(sizeof *rtt * (size_t)n);
-    op rv, s;
-    send_cmd(R_WSP_LAT, size, n, warm);
-    double start = now();
-    long done = 0;
-    for (long i = 0, last = 0; !last; i++) {
-        last = last_round(i, warm, n, start);
-        double t0 = now();
-        wsp_recv(C.ws, &rv, C.rbuf, size); /* posted before the ping, so the pong has a home */
-        wsp_send(C.ws, &s, C.sbuf, size);
-        wsp_wait(C.ws, &s, "ping send");
-        wsp_wait_len(C.ws, &rv, size, "pong receive");
-        if (i >= warm)
-            rtt[done++] = now() - t0;
+    int ref = ROWS[row].ref;
+    double *rtt[2] = { malloc(sizeof(double) * (size_t)n), malloc(sizeof(double) * (size_t)n) };
+    long done[2] = { 0, 0 };
+    double secs = 0;
+    if (!rtt[0] || !rtt[1])
+        die("out of memory");
+    if (ref < 0) {
+        secs = lat_chunk(row, st, size, n, warm, lat_cap(), rtt[1], &done[1]);
+    } else {
+        long cn = n / PAIR_SLICES, cw = warm / PAIR_SLICES < 10 ? 10 : warm / PAIR_SLICES;
+        double cap = lat_cap() / PAIR_SLICES;
+        for (int k = 0; k < PAIR_SLICES; k++)
+            for (int j = 0; j < 2; j++) {
+                int side = pair_side(k, j);
+                double t = lat_chunk(side ? row : ref, side ? st : ref_st, size, cn, cw, cap,
+                                     rtt[side], &done[side]);
+                if (side)
+                    secs += t;
+            }
+        result pr = { 0 };
+        lat_result(&pr, rtt[0], done[0], 0);
+        r->pair = pr.med_us;
     }
-    double secs = now() - start;
-    ctl_expect(CTL_DONE);
-    lat_result(r, rtt, done, secs);
-    free(rtt);
+    lat_result(r, rtt[1], done[1], secs);
+    free(rtt[0]);
+    free(rtt[1]);
 }
 
 /* One bandwidth pass of `count` messages/operations; returns seconds. */
@@ -952,24 +983,55 @@ static double bw_pass(int row, const stream *st, size_t size, long count)
     return t1 - t0;
 }
 
-static void client_bw(int row, const stream *st, size_t size, result *r)
+/* Messages for a pass of about `secs` seconds at the rate a `count`-message pass took `t` for. */
+static long pass_size(long count, double t, double secs, long at_least)
 {
-    /* Calibration (also the warm-up): a short pass, then a pass sized for cfg.duration. */
+    return clampl((long)((double)count / (t > 0 ? t : 1e-6) * secs), at_least, 20000000);
+}
+
+/* A bandwidth row. Alone (the TCP rows): a calibration pass (also the warm-up), then a pass of
+ * cfg.duration. Paired (provider / switch rows, like client_lat): after a calibration pass of
+ * each, PAIR_SLICES slices of the row and of its TCP reference in ABBA order, each about
+ * cfg.duration / PAIR_SLICES; each side's MB/s is its bytes over its time. */
+static void client_bw(int row, const stream *st, const stream *ref_st, size_t size, result *r)
+{
     long w = cfg.window;
     long n0 = clampl((long)((cfg.quick ? 4 : 16) * MIB / size), 2 * w, cfg.quick ? 2000 : 10000);
-    double t = bw_pass(row, st, size, n0);
-    double rate = t > 0 ? (double)n0 / t : 1e6;
-    long n = clampl((long)(rate * cfg.duration), 2 * w, 20000000);
-    t = bw_pass(row, st, size, n);
-    /* A cold first pass (slow start, first-touch page faults) under-estimates the rate, and a
-     * pass much shorter than asked measures mostly noise: size it again from this pass. */
-    for (int k = 0; k < 3 && t < cfg.duration / 2 && n < 20000000; k++) {
-        n = clampl((long)((double)n / (t > 0 ? t : 1e-6) * cfg.duration), n + 1, 20000000);
+    int ref = ROWS[row].ref;
+    if (ref < 0) {
+        double t = bw_pass(row, st, size, n0);
+        long n = pass_size(n0, t, cfg.duration, 2 * w);
         t = bw_pass(row, st, size, n);
+        /* A cold first pass (slow start, first-touch page faults) under-estimates the rate, and
+         * a pass much shorter than asked measures mostly noise: size it again from this pass. */
+        for (int k = 0; k < 3 && t < cfg.duration / 2 && n < 20000000; k++) {
+            n = pass_size(n, t, cfg.duration, n + 1);
+            t = bw_pass(row, st, size, n);
+        }
+        r->iters = n;
+        r->secs = t;
+        r->mbps = (double)n * (double)size / 1e6 / t;
+        r->state = 1;
+        return;
     }
-    r->iters = n;
-    r->secs = t;
-    r->mbps = (double)n * (double)size / 1e6 / t;
+    const int rows[2] = { ref, row };
+    const stream *sts[2] = { ref_st, st };
+    double slice = cfg.duration / PAIR_SLICES, secs[2] = { 0, 0 };
+    long n[2], total[2] = { 0, 0 };
+    for (int side = 0; side < 2; side++)
+        n[side] = pass_size(n0, bw_pass(rows[side], sts[side], size, n0), slice, 2 * w);
+    for (int k = 0; k < PAIR_SLICES; k++)
+        for (int j = 0; j < 2; j++) {
+            int side = pair_side(k, j);
+            double t = bw_pass(rows[side], sts[side], size, n[side]);
+            secs[side] += t;
+            total[side] += n[side];
+            n[side] = pass_size(n[side], t, slice, 2 * w); /* the next slice from this one's rate */
+        }
+    r->iters = total[1];
+    r->secs = secs[1];
+    r->mbps = (double)total[1] * (double)size / 1e6 / secs[1];
+    r->pair = (double)total[0] * (double)size / 1e6 / secs[0];
     r->state = 1;
 }
 
@@ -1061,11 +1123,14 @@ static int run_client(int phase, int from)
         __atomic_store_n(&SH->cur, i, __ATOMIC_RELEASE);
         progress(i + 1, nplan, t->row, size);
         switch (t->row) {
-        case R_TCP_LAT: case R_TCP_LAT_SW: client_stream_lat(&tcp, t->row, size, r); break;
-        case R_SW_LAT: client_stream_lat(&sw, t->row, size, r); break;
-        case R_WSP_LAT: client_wsp_lat(size, r); break;
-        case R_SW_BW: client_bw(t->row, &sw, size, r); break;
-        default: client_bw(t->row, &tcp, size, r); break;
+        case R_SW_LAT: client_lat(t->row, &sw, &tcp, size, r); break;
+        case R_SW_BW: client_bw(t->row, &sw, &tcp, size, r); break;
+        default:
+            if (ROWS[t->row].lat)
+                client_lat(t->row, &tcp, &tcp, size, r);
+            else
+                client_bw(t->row, &tcp, &tcp, size, r);
+            break;
         }
     }
     cmd end = { -1, 0, 0, 0 };
@@ -1212,12 +1277,15 @@ static void machine_facts(void)
 }
 
 /* ---- report ------------------------------------------------------------------------------------ */
+/* A row's reference figure: the TCP workload measured interleaved with it (result.pair). */
 static double ref_value(int row, int si)
 {
-    int ref = ROWS[row].ref;
-    if (ref < 0)
+    if (ROWS[row].ref < 0)
         return NAN;
-    const result *r = &SH->r[ref][si];
+    const result *r = &SH->r[row][si];
+    if (r->state == 1 && r->pair > 0)
+        return r->pair;
+    r = &SH->r[ROWS[row].ref][si];
     if (r->state != 1)
         return NAN;
     return ROWS[row].lat ? r->med_us : r->mbps;
@@ -1231,18 +1299,17 @@ static double value(int row, int si)
     return ROWS[row].lat ? r->med_us : r->mbps;
 }
 
-/* Ratios are taken per round (row and reference measured minutes apart at most) and the
- * median over the rounds is reported: machine drift between rounds cancels out. */
+/* Ratios are taken per round (row against the reference slices interleaved with it) and the
+ * median over the rounds is reported. */
 #define MAX_ROUNDS 9
 static result rounds[MAX_ROUNDS][NROWS][MAX_SIZES];
 static int nrounds_done;
 static double round_ratio(int k, int row, int si)
 {
-    int ref = ROWS[row].ref;
-    if (ref < 0 || rounds[k][row][si].state != 1 || rounds[k][ref][si].state != 1)
+    const result *r = &rounds[k][row][si];
+    if (ROWS[row].ref < 0 || r->state != 1 || !(r->pair > 0))
         return NAN;
-    return ROWS[row].lat ? rounds[k][row][si].med_us / rounds[k][ref][si].med_us
-                         : rounds[k][row][si].mbps / rounds[k][ref][si].mbps;
+    return ROWS[row].lat ? r->med_us / r->pair : r->mbps / r->pair;
 }
 
 static double median_of(double *v, int n)
@@ -1279,6 +1346,7 @@ static void combine_rounds(void)
         for (int si = 0; si < cfg.nsizes; si++) {
             result *out = &SH->r[row][si];
             double med[MAX_ROUNDS], p99[MAX_ROUNDS], p999[MAX_ROUNDS], mbps[MAX_ROUNDS];
+            double pair[MAX_ROUNDS];
             int ok = 0;
             for (int k = 0; k < nrounds_done; k++) {
                 const result *r = &rounds[k][row][si];
@@ -1286,6 +1354,7 @@ static void combine_rounds(void)
                 p99[k] = r->state == 1 ? r->p99_us : NAN;
                 p999[k] = r->state == 1 ? r->p999_us : NAN;
                 mbps[k] = r->state == 1 ? r->mbps : NAN;
+                pair[k] = r->state == 1 && r->pair > 0 ? r->pair : NAN;
                 ok += r->state == 1;
                 if (r->state != 0 && out->state == 0)
                     *out = *r;
@@ -1298,6 +1367,9 @@ static void combine_rounds(void)
                 out->p99_us = median_of(p99, nrounds_done);
                 out->p999_us = median_of(p999, nrounds_done);
                 out->mbps = median_of(mbps, nrounds_done);
+                out->pair = median_of(pair, nrounds_done);
+                if (isnan(out->pair))
+                    out->pair = 0;
             }
         }
 }
@@ -1318,6 +1390,9 @@ static void print_table(void)
            M.load);
     if (SH->sw_path[0])
         printf("switch:  connection over %s (provider \"%s\")\n", SH->sw_path, SH->sw_desc);
+    printf("\n'tcp' columns: the row's TCP reference workload measured in slices interleaved with "
+           "the row's\n(ABBA order, %d each), so both see the same machine; the tcp_* rows are "
+           "separate runs.\n", PAIR_SLICES);
     printf("\nLatency (one-way = RTT/2, us; ratio = median / tcp_lat median, lower is better)\n");
     printf("%-14s %7s %7s %10s %10s %10s %10s %8s\n", "row", "size", "iters", "median", "p99",
            "p99.9", "tcp med", "ratio");
@@ -1430,9 +1505,14 @@ static int run_checks(void)
             continue;
         }
         misses += c->state == 0;
-        printf("%s %-18s %.2f %s %s %.2f x %s (%.2f %s): ratio %.2f\n", c->state ? "PASS" : "FAIL",
+        printf("%s %-18s %.2f %s %s %.2f x %s (%.2f %s): ratio %.2f", c->state ? "PASS" : "FAIL",
                c->name, c->value, unit, ROWS[c->row].lat ? "<=" : ">=", c->limit, ref,
                c->ref, unit, c->ratio);
+        /* Each round's ratio too: how far from the limit the spread reaches. */
+        int si = size_index(c->size);
+        for (int k = 0; nrounds_done > 1 && k < nrounds_done; k++)
+            printf("%s%.2f", k ? " " : " (rounds ", round_ratio(k, c->row, si));
+        printf("%s\n", nrounds_done > 1 ? ")" : "");
     }
     return misses;
 }
