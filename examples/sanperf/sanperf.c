@@ -1689,7 +1689,9 @@ static void usage(FILE *f)
             "  --cpus A,B       pin the server to CPU A and the client to CPU B (default 0,1 with\n"
             "                   2+ CPUs; 'none' leaves placement to the scheduler)\n"
             "  --window N       outstanding operations in the bandwidth rows (default 16)\n"
-            "  --duration S     seconds per bandwidth measurement (default 0.5, quick 0.1)\n"
+            "  --duration S     timed seconds per bandwidth row and side: a provider/switch row\n"
+            "                   and its interleaved TCP reference get this much each\n"
+            "                   (default 0.5, quick 0.1)\n"
             "  --csv FILE       write the results as CSV\n"
             "  --json FILE      write the results as JSON\n"
             "  --check          exit 1 when a target is missed\n");
