@@ -63,7 +63,18 @@ static int listener_case(SOCKET l, WSAEVENT e, int c, int report_fd)
     STEP_OK(err == WSA_IO_PENDING, "WSPRecv"); /* ends when the connection does */
     DWORD bytes = 0;
     err = mp_send_wait(a, tx, desclen, &bytes);
-    STEP_OK(err == 0, "sending the descriptor");
+    /* Over verbs the send can be reported aborted although the descriptor arrived: the peer's
+     * refused RDMA reaches our queue pair (and moves it to the error state, flushing what is
+     * still outstanding) before the acknowledgement of this send completes it. soft-RoCE runs
+     * its responder and completer separately, so 1 run in a few hundred sees it. A refused
+     * access ends the connection anyway; the region check below is what counts. In the control
+     * case nothing ends the connection early, so the send must succeed there. */
+    int ended = err == WSAECONNABORTED || err == WSAECONNRESET;
+    if (ended && c != IN_BOUNDS_WRITE)
+        fprintf(stderr, "[listener] case %d: descriptor send reported %d (connection ended by "
+                        "the violation)\n", c, err);
+    else
+        STEP_OK(err == 0, "sending the descriptor");
     int end = mp_wait(a, &r, &bytes);
     /* intact: every byte 0x5A, except the control case's written range */
     unsigned char verdict = 1;
