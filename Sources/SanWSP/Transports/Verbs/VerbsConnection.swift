@@ -125,7 +125,10 @@ final class VerbsConnection: TransportConnection, CMEventTarget, @unchecked Send
             events: events, maxInline: Int(attr.cap.max_inline_data),
             maxSge: Int(min(attr.cap.max_send_sge, attr.cap.max_recv_sge)))
         _ = ibv_req_notify_cq(cq, 0)
-        let handler: EventLoop.Handler = { [weak connection] _ in connection?.completionsReady() }
+        // Strong, as in SoftConnection.start: a weak capture would put every retain/release of
+        // the connection (several per posted operation) on the runtime's slow path. `close`
+        // removes the registration (the routing table holds the connection until then too).
+        let handler: EventLoop.Handler = { [connection] _ in connection.completionsReady() }
         guard let registration = try? transport.loop.register(fd: fd, events: EpollEvent.input, handler: handler)
         else {
             _ = connection.close()
