@@ -891,7 +891,7 @@ static double lat_chunk(int row, const stream *st, size_t size, long n, long war
 /* Slices per side when a row is measured interleaved with its TCP reference (see client_lat). */
 #define PAIR_SLICES 4
 
-/* Whether slice side `side` (0 the reference, 1 the row) runs first in slice k: ABBA order
+/* The side (0 the reference, 1 the row) that runs j-th (j = 0, 1) in slice k: ABBA order
  * (ref,row, row,ref, ref,row, row,ref), so a drift in machine speed that is linear over the
  * test weighs both sides equally. */
 static int pair_side(int k, int j) { return k % 2 == 0 ? j : 1 - j; }
