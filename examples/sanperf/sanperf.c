@@ -1655,6 +1655,13 @@ static void write_json(const char *path, double elapsed, int misses)
                 json_num(f, ref_value(row, si));
                 fprintf(f, ", \"ratio\": ");
                 json_num(f, ratio(row, si));
+                /* Each round's ratio (the reported one is their median). */
+                fprintf(f, ", \"round_ratios\": [");
+                for (int k = 0; k < nrounds_done; k++) {
+                    fprintf(f, "%s", k ? ", " : "");
+                    json_num(f, nrounds_done > 1 ? round_ratio(k, row, si) : ratio(row, si));
+                }
+                fprintf(f, "]");
             }
             fprintf(f, "}");
         }
