@@ -134,9 +134,9 @@ final class EventLoopCore: @unchecked Sendable {
             let (events, token) = selector.event(at: index)
             if token == LoopRegistrations.wakeToken {
                 tasks.consumeWakeup()
-            } else if let handler = registrations.handler(for: token) {
+            } else if let box = registrations.handler(for: token) {
                 // Looked up per event: a handler unregistered earlier in this batch is skipped.
-                handler(events)
+                box.handler(events)
             }
         }
     }

@@ -13,9 +13,16 @@ struct RegistrationID: Hashable, Sendable {
 final class LoopRegistrations: Sendable {
     typealias Handler = @Sendable (UInt32) -> Void
 
+    /// The handler in a class box: handing a bare closure out through `withLock` (generic
+    /// over its result) re-wraps it in a new heap context on every epoll event.
+    final class Box: Sendable {
+        let handler: Handler
+        init(_ handler: @escaping Handler) { self.handler = handler }
+    }
+
     private struct Entry {
         let fd: Int32
-        let handler: Handler
+        let box: Box
     }
 
     private struct State {
@@ -35,7 +42,7 @@ final class LoopRegistrations: Sendable {
             let id = state.nextID
             try selector.add(fd: fd, events: events, token: id)
             state.nextID += 1
-            state.entries[id] = Entry(fd: fd, handler: handler)
+            state.entries[id] = Entry(fd: fd, box: Box(handler))
             return RegistrationID(rawValue: id)
         }
     }
@@ -50,26 +57,26 @@ final class LoopRegistrations: Sendable {
 
     /// Drops the entry; returns its handler so the caller releases it outside the lock (its
     /// captures' deinits may call back into the loop).
-    func remove(_ id: RegistrationID, selector: EpollSelector) -> Handler? {
+    func remove(_ id: RegistrationID, selector: EpollSelector) -> Box? {
         state.withLock { state in
             guard let entry = state.entries.removeValue(forKey: id.rawValue) else { return nil }
             // Failure means the kernel no longer holds it (fd already closed): nothing to undo,
             // and the event token is dead either way.
             if !state.closed { try? selector.remove(fd: entry.fd) }
-            return entry.handler
+            return entry.box
         }
     }
 
-    func handler(for token: UInt64) -> Handler? {
-        state.withLock { $0.entries[token]?.handler }
+    func handler(for token: UInt64) -> Box? {
+        state.withLock { $0.entries[token]?.box }
     }
 
     /// Refuses further epoll_ctl calls and returns the handlers for release outside the lock.
-    func close() -> [Handler] {
+    func close() -> [Box] {
         state.withLock { state in
             state.closed = true
             defer { state.entries = [:] }
-            return state.entries.values.map(\.handler)
+            return state.entries.values.map(\.box)
         }
     }
 }

@@ -371,9 +371,12 @@ struct SoftReceiver {
                                    frameEnds: Bool) -> Result<Int, StepFailure> {
         let ahead = frameEnds && staging.available == 0
         if ahead { staging.start = 0; staging.end = 0 }
-        let got = withUnsafeTemporaryAllocation(of: iovec.self, capacity: SoftSender.maximumIovecs + 1) { iov -> Int in
+        // At most maximumIovecs entries (1 KiB): withUnsafeTemporaryAllocation keeps that on the
+        // stack; anything larger goes to the heap, once per message.
+        let payloadIovecs = SoftSender.maximumIovecs - (ahead ? 1 : 0)
+        let got = withUnsafeTemporaryAllocation(of: iovec.self, capacity: SoftSender.maximumIovecs) { iov -> Int in
             var n = 0, skip = offset, budget = count
-            for i in 0..<op.count where budget > 0 && n < SoftSender.maximumIovecs {
+            for i in 0..<op.count where budget > 0 && n < payloadIovecs {
                 let (address, length) = op.buffer(i)
                 if skip >= length { skip -= length; continue }
                 let take = min(length - skip, budget)

@@ -54,7 +54,13 @@ final class SoftRegions: Sendable {
     }
 
     func end(_ regionId: UInt64) {
-        table.withLock { t in t.regions[regionId]?.inUse -= 1 }
+        // Read, change, store: `t.regions[id]?.inUse -= 1` goes through the dictionary's
+        // _modify coroutine, whose frame was heap-allocated on every RDMA access.
+        table.withLock { t in
+            guard var region = t.regions[regionId] else { return }
+            region.inUse -= 1
+            t.regions[regionId] = region
+        }
     }
 
     /// The connection ended: no region is reachable any more, but the switch may still

@@ -82,7 +82,9 @@ struct SoftSender {
     /// Consecutive header-only frames (RDMA write acknowledgements, read requests, ...) go out
     /// in one send: a burst of answers costs one system call, not one each.
     private mutating func flushControlFrames(fd: Int32) -> FlushResult {
-        let batch = 32, frameMax = 48
+        // 21 × 48 = 1008 bytes: on the stack (withUnsafeTemporaryAllocation puts more than
+        // 1 KiB on the heap, which would be one allocation per burst of answers).
+        let batch = 21, frameMax = 48
         var lengths = (0, 0)   // (frames fully copied, bytes)
         let result = withUnsafeTemporaryAllocation(byteCount: batch * frameMax, alignment: 8) {
             buffer -> Result<Int, SysError> in
