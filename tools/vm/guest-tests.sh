@@ -34,6 +34,7 @@ run rdma_violations 300 sh -c 'for i in 1 2 3 4; do ./build/test_rdma_violations
 # CM events traced: a failure here shows which event the fabric delivered.
 SANWSP_TRACE_CM=1 SANWSP_TEST_UNREACHABLE=10.0.2.99 run connect_errors 300 ./build/test_connect_errors
 run kill_peer 120 ./build/test_kill_peer
+run hot_path_alloc 120 ./build/test_hot_path_alloc
 # (the demo and sanperf load the library by path)
 run demo 300 ./build/sanwsp_demo "$lib"
 run sanperf 600 ./build/sanperf --provider "$lib" --quick --sizes 8,4K,64K,1M \
