@@ -134,7 +134,7 @@ final class EventLoopCore: @unchecked Sendable {
             let (events, token) = selector.event(at: index)
             if token == LoopRegistrations.wakeToken {
                 tasks.consumeWakeup()
-            } else if let box = registrations.handler(for: token) {
+            } else if let box = registrations.box(for: token) {
                 // Looked up per event: a handler unregistered earlier in this batch is skipped.
                 box.handler(events)
             }

@@ -55,8 +55,8 @@ final class LoopRegistrations: Sendable {
         }
     }
 
-    /// Drops the entry; returns its handler so the caller releases it outside the lock (its
-    /// captures' deinits may call back into the loop).
+    /// Drops the entry; returns its handler's box so the caller releases it outside the lock
+    /// (its captures' deinits may call back into the loop).
     func remove(_ id: RegistrationID, selector: EpollSelector) -> Box? {
         state.withLock { state in
             guard let entry = state.entries.removeValue(forKey: id.rawValue) else { return nil }
@@ -67,7 +67,7 @@ final class LoopRegistrations: Sendable {
         }
     }
 
-    func handler(for token: UInt64) -> Box? {
+    func box(for token: UInt64) -> Box? {
         state.withLock { $0.entries[token]?.box }
     }
 
