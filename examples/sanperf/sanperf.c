@@ -989,10 +989,25 @@ static long pass_size(long count, double t, double secs, long at_least)
     return clampl((long)((double)count / (t > 0 ? t : 1e-6) * secs), at_least, 20000000);
 }
 
+/* Slices per side of a paired bandwidth row: about BW_SLICE_SECS each, at least PAIR_SLICES,
+ * an even number (ABBA), at most BW_SLICES_MAX. */
+#define BW_SLICE_SECS 0.025
+#define BW_SLICES_MAX 200
+
+static int bw_slices(void)
+{
+    int k = (int)(cfg.duration / BW_SLICE_SECS + 0.5);
+    k = k < PAIR_SLICES ? PAIR_SLICES : k > BW_SLICES_MAX ? BW_SLICES_MAX : k;
+    return k + (k & 1);
+}
+
 /* A bandwidth row. Alone (the TCP rows): a calibration pass (also the warm-up), then a pass of
  * cfg.duration. Paired (provider / switch rows, like client_lat): after a calibration pass of
- * each, PAIR_SLICES slices of the row and of its TCP reference in ABBA order, each about
- * cfg.duration / PAIR_SLICES; each side's MB/s is its bytes over its time. */
+ * each, bw_slices() slices of the row and of its TCP reference in ABBA order, each about
+ * BW_SLICE_SECS; each side's MB/s is its bytes over its time. Why short slices: loopback TCP
+ * on a shared VM drops to a third of its rate for 50-150 ms at a time; a quarter-second slice
+ * caught such a dip on one side only and moved a round's ratio by up to ±0.3, while 25 ms
+ * slices in ABBA order spread every dip over both sides. */
 static void client_bw(int row, const stream *st, const stream *ref_st, size_t size, result *r)
 {
     long w = cfg.window;
@@ -1016,17 +1031,18 @@ static void client_bw(int row, const stream *st, const stream *ref_st, size_t si
     }
     const int rows[2] = { ref, row };
     const stream *sts[2] = { ref_st, st };
-    double slice = cfg.duration / PAIR_SLICES, secs[2] = { 0, 0 };
+    int slices = bw_slices();
+    double secs[2] = { 0, 0 };
     long n[2], total[2] = { 0, 0 };
     for (int side = 0; side < 2; side++)
-        n[side] = pass_size(n0, bw_pass(rows[side], sts[side], size, n0), slice, 2 * w);
-    for (int k = 0; k < PAIR_SLICES; k++)
+        n[side] = pass_size(n0, bw_pass(rows[side], sts[side], size, n0), BW_SLICE_SECS, 2 * w);
+    for (int k = 0; k < slices; k++)
         for (int j = 0; j < 2; j++) {
             int side = pair_side(k, j);
             double t = bw_pass(rows[side], sts[side], size, n[side]);
             secs[side] += t;
             total[side] += n[side];
-            n[side] = pass_size(n[side], t, slice, 2 * w); /* the next slice from this one's rate */
+            n[side] = pass_size(n[side], t, BW_SLICE_SECS, 2 * w); /* the next slice from this one's rate */
         }
     r->iters = total[1];
     r->secs = secs[1];

@@ -96,8 +96,12 @@ final class SoftConnection: TransportConnection {
 
     // MARK: receiving
 
-    /// Parses and places everything readable. Runs on the loop thread.
-    func pump() {
+    /// Parses and places everything readable. Runs on the loop thread, or on a thread driving
+    /// the connection: that one stops once its own operation is done (`until`), sparing a
+    /// read that would find the socket empty after every message; what it leaves staged is
+    /// parsed by the next wait or, when no thread waits again, by the engine once it has the
+    /// socket back (`rearmIfIdle`).
+    func pump(until done: () -> Bool = { false }) {
         // Answers produced in one burst (RDMA write acknowledgements, read responses) are
         // written together when the burst ends.
         // An answer to a large payload goes at once: its requester may be waiting on it to keep
@@ -127,7 +131,9 @@ final class SoftConnection: TransportConnection {
             }
             switch step {
             case .progress: continue
-            case .deliver(let c): deliver(c.op, error: c.error, bytes: c.bytes)
+            case .deliver(let c):
+                deliver(c.op, error: c.error, bytes: c.bytes)
+                if done() { return }
             case .wouldBlock: return
             case .paused:
                 updateInterest()
@@ -246,21 +252,26 @@ final class SoftConnection: TransportConnection {
                 let writing = framesWaiting.load(ordering: .sequentiallyConsistent)
                 // A stale socket descriptor only makes poll return early: pump() and flush()
                 // never touch the socket once the connection has ended.
-                let (woken, writable) = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) {
-                    fds -> (Bool, Bool) in
+                let (woken, writable, readable) = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) {
+                    fds -> (Bool, Bool, Bool) in
                     fds[0] = pollfd(fd: socket.fd, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0),
                                     revents: 0)
                     fds[1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
                     _ = Syscall.poll(fds.baseAddress!, 2, timeoutMs: 1000)
-                    return (fds[1].revents != 0, fds[0].revents & Int16(POLLOUT) != 0)
+                    return (fds[1].revents != 0, fds[0].revents & Int16(POLLOUT) != 0,
+                            fds[0].revents & ~Int16(POLLOUT) != 0)
                 }
                 if woken { Syscall.drain(eventFD: wake) }
                 // Queued frames are this thread's to write while it drives (the engine is off
                 // the socket): no hand-off to the engine thread per message.
                 if writable { flush() }
                 if done() { break }
+                // Only writability: nothing to read (a sender waiting for room would otherwise
+                // make a failed read per wake). A wake-up may mean a receive was posted for a
+                // paused message: parse then.
+                if !readable && !woken { continue }
             }
-            pump()
+            pump(until: done)
         }
         return true
     }
