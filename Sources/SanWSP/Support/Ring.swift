@@ -22,7 +22,7 @@ struct Ring<Element> {
     /// Mutates the first element in place.
     mutating func withFirst<R>(_ body: (inout Element) -> R) -> R? {
         guard count > 0 else { return nil }
-        return body(&storage[head]!)
+        return withElement(at: 0, body)
     }
 
     @discardableResult
@@ -40,6 +40,11 @@ struct Ring<Element> {
         out.reserveCapacity(count)
         while let e = popFirst() { out.append(e) }
         return out
+    }
+
+    /// Mutates the i-th element from the front (i < count) in place.
+    mutating func withElement<R>(at i: Int, _ body: (inout Element) -> R) -> R {
+        body(&storage[(head + i) % storage.count]!)
     }
 
     /// The i-th element from the front (i < count).

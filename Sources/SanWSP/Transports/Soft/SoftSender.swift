@@ -6,6 +6,8 @@ import WinSock
 struct InlineHeader {
     var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
     var length = 0
+    /// The longest header a frame can have.
+    static var capacity: Int { MemoryLayout<(UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)>.size }
 
     mutating func withBytes<R>(_ body: (UnsafeMutableRawPointer) -> R) -> R {
         withUnsafeMutableBytes(of: &words) { body($0.baseAddress!) }
@@ -28,6 +30,15 @@ struct OutgoingFrame {
     var completes: TransferOp? {
         if completesSend, case .buffers(let op) = payload { return op }
         return nil
+    }
+
+    /// Header plus payload: the bytes this frame puts on the wire.
+    var wireLength: Int {
+        switch payload {
+        case .none: header.length
+        case .buffers(let op): header.length + op.total
+        case .region(_, let n, _): header.length + n
+        }
     }
 }
 
@@ -77,8 +88,8 @@ struct SoftSender {
     /// Removes head frames whose bytes are all in the kernel; returns at the first that
     /// completes a send or unpins a region, nil once the head is not (fully) written.
     private mutating func popWritten() -> FlushResult? {
-        while !queue.isEmpty {
-            let total = queue[0].header.length + Self.payloadLength(queue[0].payload)
+        // Measured in place: copying a frame out of the ring costs a copy and a retain.
+        while let total = queue.withFirst({ $0.wireLength }) {
             guard headWritten >= total else { return nil }
             let frame = queue.popFirst()!
             headWritten -= total
@@ -91,23 +102,15 @@ struct SoftSender {
         return nil
     }
 
-    private static func payloadLength(_ p: OutgoingFrame.Payload) -> Int {
-        switch p {
-        case .none: 0
-        case .buffers(let op): op.total
-        case .region(_, let n, _): n
-        }
-    }
-
     /// One sendmsg of the queued bytes from `headWritten` on: up to `maximumGatheredFrames`
     /// frames and `maximumIovecs` pieces. Returns (bytes written, bytes offered); EAGAIN is
     /// (0, offered).
-    private func writeGathered(fd: Int32) -> Result<(Int, Int), SysError> {
+    private mutating func writeGathered(fd: Int32) -> Result<(Int, Int), SysError> {
         let frames = min(queue.count, Self.maximumGatheredFrames)
-        let headerRoom = MemoryLayout<(UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)>.size
-        return withUnsafeTemporaryAllocation(byteCount: frames * headerRoom, alignment: 8) { headers in
+        let skipped = headWritten
+        return withUnsafeTemporaryAllocation(byteCount: frames * InlineHeader.capacity, alignment: 8) { headers in
             withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maximumIovecs) { iov in
-                var n = 0, offered = 0, skip = headWritten, headerBytes = 0
+                var n = 0, offered = 0, skip = skipped, headerBytes = 0
                 var room = true
                 func add(_ base: UnsafeMutableRawPointer?, _ length: Int) {
                     guard room, length > 0 else { return }
@@ -119,24 +122,25 @@ struct SoftSender {
                     n += 1
                 }
                 for i in 0..<frames where room {
-                    var frame = queue[i]
-                    let headerLength = frame.header.length
-                    if skip < headerLength {
-                        let copy = headers.baseAddress! + headerBytes
-                        frame.header.withBytes { copy.copyMemory(from: $0, byteCount: headerLength) }
-                        headerBytes += headerLength
-                        add(copy, headerLength)
-                    } else {
-                        skip -= headerLength
-                    }
-                    switch frame.payload {
-                    case .none: break
-                    case .region(let address, let length, _):
-                        add(UnsafeMutableRawPointer(bitPattern: address), length)
-                    case .buffers(let op):
-                        for j in 0..<op.count where room {
-                            let (address, length) = op.buffer(j)
+                    queue.withElement(at: i) { frame in
+                        let headerLength = frame.header.length
+                        if skip < headerLength {
+                            let copy = headers.baseAddress! + headerBytes
+                            frame.header.withBytes { copy.copyMemory(from: $0, byteCount: headerLength) }
+                            headerBytes += headerLength
+                            add(copy, headerLength)
+                        } else {
+                            skip -= headerLength
+                        }
+                        switch frame.payload {
+                        case .none: break
+                        case .region(let address, let length, _):
                             add(UnsafeMutableRawPointer(bitPattern: address), length)
+                        case .buffers(let op):
+                            for j in 0..<op.count where room {
+                                let (address, length) = op.buffer(j)
+                                add(UnsafeMutableRawPointer(bitPattern: address), length)
+                            }
                         }
                     }
                 }
