@@ -1406,9 +1406,10 @@ static void print_table(void)
            M.load);
     if (SH->sw_path[0])
         printf("switch:  connection over %s (provider \"%s\")\n", SH->sw_path, SH->sw_desc);
-    printf("\n'tcp' columns: the row's TCP reference workload measured in slices interleaved with "
-           "the row's\n(ABBA order, %d each), so both see the same machine; the tcp_* rows are "
-           "separate runs.\n", PAIR_SLICES);
+    printf("\n'tcp' columns: the row's TCP reference workload measured interleaved with the row "
+           "(ABBA order;\nlatency %d chunks each, bandwidth %d slices of about %.0f ms each), so both "
+           "see the same machine;\nthe tcp_* rows are separate runs.\n", PAIR_SLICES, bw_slices(),
+           BW_SLICE_SECS * 1000);
     printf("\nLatency (one-way = RTT/2, us; ratio = median / tcp_lat median, lower is better)\n");
     printf("%-14s %7s %7s %10s %10s %10s %10s %8s\n", "row", "size", "iters", "median", "p99",
            "p99.9", "tcp med", "ratio");
